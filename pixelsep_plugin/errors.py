@@ -1,0 +1,26 @@
+"""User-facing errors: one line that says what was wrong and what to do.
+
+Hosts print ``str(error)`` and exit non-zero; no traceback is shown for these.
+"""
+
+from __future__ import annotations
+
+
+class PixelsepError(Exception):
+    """Base class for errors caused by the user's input or environment, not by a bug."""
+
+
+class InputError(PixelsepError):
+    """A bad argument: a point outside the frame, a time outside the clip, a malformed value."""
+
+
+class MediaError(PixelsepError):
+    """A media file that is missing, unreadable, or lacks the stream that is needed."""
+
+
+class ModelError(PixelsepError):
+    """A model package that is missing, incomplete, or fails its checksums."""
+
+
+class Cancelled(PixelsepError):
+    """Long work stopped because the caller asked it to."""

@@ -1,0 +1,369 @@
+"""Analyse a clip once: the expensive, click-independent half of PixelPlayer.
+
+One pass over the clip computes, and writes to disk as it goes:
+
+- ``components`` (windows, K, F, T) float16: the audio U-Net's K component maps of each analysis
+  window (T = ``chunks.window_columns`` STFT columns of 23.2 ms, F = 256 log-frequency bins);
+- ``log_magnitude`` (windows, F, T) float16: the net's input, for heatmaps;
+- ``features`` (frames, K, h, w) float16: the video net's per-pixel features of frames sampled at
+  ``chunks.frames_per_second``, with their times in ``frame_times`` (seconds);
+- ``audio`` (samples, channels) float32: the clip's audio at its own rate and channel layout, so
+  that rendering a stem never decodes the clip again.
+
+Any later query (see :mod:`pixelsep_plugin.runtime.separate`) reads these through memory maps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from pixelsep_plugin import media
+from pixelsep_plugin.audio.stft import Stft, iter_stft_frames
+from pixelsep_plugin.audio.warp import log_magnitude
+from pixelsep_plugin.config import ModelConfig
+from pixelsep_plugin.errors import Cancelled
+from pixelsep_plugin.modelstore import ModelPackage
+from pixelsep_plugin.runtime.chunking import WindowPlan
+from pixelsep_plugin.runtime.sessions import OnnxNets
+from pixelsep_plugin.runtime.store import ArrayWriter, CorruptEntry, open_array, sha256_of_file
+
+FORMAT = "pixelsep-analysis"
+FORMAT_VERSION = 1
+SILENCE_LOG = float(np.log(1e-10))  # the log-magnitude of silence, used to pad short clips
+
+# progress(stage, done, total): stage is "audio" or "video"; done/total in seconds of the clip
+Progress = Callable[[str, float, float], None]
+CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A clip's analysis, opened from its folder. Arrays are read-only memory maps."""
+
+    folder: Path
+    meta: dict
+
+    @classmethod
+    def open(cls, folder: Path, verify: bool = True) -> Analysis:
+        """Open and check an analysis folder; raises CorruptEntry when anything is off."""
+        try:
+            meta = json.loads((folder / "analysis.json").read_text())
+        except (OSError, ValueError) as error:
+            raise CorruptEntry(f"analysis.json unreadable: {error}") from error
+        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+            raise CorruptEntry("not a pixelsep analysis of this version")
+        analysis = cls(folder=folder, meta=meta)
+        for name in meta["arrays"]:
+            analysis.arrays[name] = open_array(folder, meta["arrays"][name], verify=verify)
+        return analysis
+
+    @cached_property
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    @property
+    def components(self) -> np.ndarray:
+        return self.arrays["components"]
+
+    @property
+    def log_magnitude(self) -> np.ndarray:
+        return self.arrays["log_magnitude"]
+
+    @property
+    def features(self) -> np.ndarray:
+        return self.arrays["features"]
+
+    @property
+    def frame_times(self) -> np.ndarray:
+        return self.arrays["frame_times"]
+
+    @property
+    def audio(self) -> np.ndarray:
+        """The clip's own audio, float32 (channels, samples) (a transposed view of the file)."""
+        return self.arrays["audio"].T
+
+    @property
+    def width(self) -> int:
+        return int(self.meta["media"]["width"])
+
+    @property
+    def height(self) -> int:
+        return int(self.meta["media"]["height"])
+
+    @property
+    def duration_seconds(self) -> float:
+        return float(self.meta["media"]["duration_seconds"])
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.meta["media"]["sample_rate"])
+
+    @property
+    def channel_layout(self) -> str:
+        return str(self.meta["media"]["channel_layout"])
+
+    @property
+    def num_columns(self) -> int:
+        return int(self.meta["analysis"]["num_columns"])
+
+    @property
+    def column_seconds(self) -> float:
+        a = self.meta["analysis"]
+        return a["hop_length"] / a["sample_rate"]
+
+    @cached_property
+    def plan(self) -> WindowPlan:
+        a = self.meta["analysis"]
+        return WindowPlan(self.num_columns, a["window_columns"], a["overlap_columns"])
+
+
+def clip_digest(path: Path) -> str:
+    """sha256 of the clip's bytes: the cache key of its analysis."""
+    return sha256_of_file(path)
+
+
+def _batched(items, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _WindowCutter:
+    """Turns a stream of log-magnitude columns into the windows of a :class:`WindowPlan`.
+
+    The plan's windows start every ``hop`` columns, plus a last one aligned with the clip's end;
+    the number of columns is only known at the end of the stream, so the last ``window`` columns are
+    kept until then.
+    """
+
+    def __init__(self, window: int, overlap: int, freq_bins: int):
+        self.window, self.hop = window, window - overlap
+        self.columns = np.zeros((freq_bins, 0), dtype=np.float32)
+        self.columns_start = 0  # global index of self.columns[:, 0]
+        self.next_start = 0
+        self.emitted: list[int] = []
+
+    def push(self, columns: np.ndarray):
+        self.columns = np.concatenate([self.columns, columns], axis=1)
+        end = self.columns_start + self.columns.shape[1]
+        while self.next_start + self.window <= end:
+            a = self.next_start - self.columns_start
+            yield self.next_start, self.columns[:, a : a + self.window]
+            self.emitted.append(self.next_start)
+            self.next_start += self.hop
+        keep_from = min(self.next_start, max(0, end - self.window))
+        self.columns = self.columns[:, keep_from - self.columns_start :]
+        self.columns_start = keep_from
+
+    def finish(self, num_columns: int):
+        plan = WindowPlan(num_columns, self.window, self.window - self.hop)
+        for start in plan.starts:
+            if int(start) in self.emitted:
+                continue
+            a = int(start) - self.columns_start
+            piece = self.columns[:, a : a + self.window]
+            if piece.shape[1] < self.window:
+                pad = np.full((piece.shape[0], self.window - piece.shape[1]), SILENCE_LOG, np.float32)
+                piece = np.concatenate([piece, pad], axis=1)
+            self.emitted.append(int(start))
+            yield int(start), piece
+
+
+def run_analysis(
+    clip: Path,
+    info: media.MediaInfo,
+    package: ModelPackage,
+    nets: OnnxNets,
+    folder: Path,
+    progress: Progress | None = None,
+    cancel: CancelCheck | None = None,
+    clip_sha256: str | None = None,
+    batch_windows: int = 4,
+    batch_frames: int = 8,
+) -> None:
+    """Analyse ``clip`` into the (new, empty) ``folder``. See the module docstring for the arrays."""
+    cfg: ModelConfig = package.config
+    front = cfg.audio
+    chunks = cfg.chunks
+    k = cfg.num_components
+    started = time.perf_counter()
+
+    def check_cancel() -> None:
+        if cancel is not None and cancel():
+            raise Cancelled("analysis cancelled")
+
+    # The clip's own audio, kept so that stems never decode the clip again.
+    audio_writer = ArrayWriter(folder, "audio.f32", "float32", (info.num_channels,))
+    for block in media.iter_audio_blocks(clip):
+        audio_writer.append(block.T)
+        check_cancel()
+    audio_desc = audio_writer.close()
+
+    # Analysis audio -> STFT columns -> windows -> audio net.
+    stft = Stft(front.n_fft, front.hop_length)
+    cutter = _WindowCutter(chunks.window_columns, chunks.overlap_columns, front.log_freq_bins)
+    comp_writer = ArrayWriter(folder, "components.f16", "float16", (k, front.log_freq_bins, chunks.window_columns))
+    logmag_writer = ArrayWriter(folder, "log_magnitude.f16", "float16", (front.log_freq_bins, chunks.window_columns))
+    starts: list[int] = []
+    pending: list[tuple[int, np.ndarray]] = []
+    analysis_samples = 0
+
+    def flush(force: bool = False) -> None:
+        while pending and (force or len(pending) >= batch_windows):
+            batch = pending[:batch_windows]
+            del pending[:batch_windows]
+            stack = np.stack([piece for _, piece in batch])[:, None]
+            comp_writer.append(nets.audio(stack).astype(np.float16))
+            logmag_writer.append(stack[:, 0].astype(np.float16))
+            starts.extend(start for start, _ in batch)
+
+    def analysis_blocks():
+        nonlocal analysis_samples
+        for block in media.iter_analysis_audio(clip, sample_rate=front.sample_rate):
+            analysis_samples += block.shape[-1]
+            if progress is not None:
+                progress("audio", min(analysis_samples / front.sample_rate, info.duration_seconds), info.duration_seconds)
+            yield block
+
+    for frames in iter_stft_frames(stft, analysis_blocks()):
+        pending.extend(cutter.push(log_magnitude(np.abs(frames), front)))
+        flush()
+        check_cancel()
+    num_columns = stft.num_frames(analysis_samples)
+    pending.extend(cutter.finish(num_columns))
+    flush(force=True)
+    components_desc = comp_writer.close()
+    logmag_desc = logmag_writer.close()
+    order = np.argsort(starts, kind="stable")
+    if np.any(order != np.arange(len(starts))):
+        raise AssertionError("analysis windows were written out of order")
+
+    # Video frames -> video net.
+    feature_writer: ArrayWriter | None = None
+    frame_times: list[float] = []
+    frame_shape = (0, 0)
+
+    def video_progress(done: float, total: float) -> None:
+        if progress is not None:
+            progress("video", done, total)
+
+    sampled = media.iter_sampled_frames(
+        clip, chunks.frames_per_second, cfg.video_net.frame_size, progress=video_progress
+    )
+    for batch in _batched(sampled, batch_frames):
+        pixels = np.stack([rgb for _, rgb in batch]).astype(np.float32) / 255.0
+        frame_shape = pixels.shape[1:3]
+        features = nets.video(pixels.transpose(0, 3, 1, 2))
+        if feature_writer is None:
+            feature_writer = ArrayWriter(folder, "features.f16", "float16", features.shape[1:])
+        feature_writer.append(features.astype(np.float16))
+        frame_times.extend(t for t, _ in batch)
+        check_cancel()
+    if feature_writer is None:
+        raise media.MediaError(f"no video frames could be decoded from {clip.name}")
+    features_desc = feature_writer.close()
+
+    small = {
+        "window_starts": np.asarray(starts, dtype=np.int64),
+        "frame_times": np.asarray(frame_times, dtype=np.float64),
+    }
+    arrays = {"audio": audio_desc, "components": components_desc, "log_magnitude": logmag_desc, "features": features_desc}
+    for name, values in small.items():
+        writer = ArrayWriter(folder, f"{name}.{values.dtype.name}", values.dtype.str, values.shape[1:])
+        writer.append(values)
+        arrays[name] = writer.close()
+
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "clip": {"name": clip.name, "sha256": clip_sha256, "bytes": clip.stat().st_size},
+        "model": {"id": package.model_id, "checksum": package.checksum},
+        "media": {
+            "width": info.width,
+            "height": info.height,
+            "duration_seconds": info.duration_seconds,
+            "sample_rate": info.sample_rate,
+            "num_channels": info.num_channels,
+            "channel_layout": info.channel_layout,
+            "num_samples": audio_desc["shape"][0],
+        },
+        "analysis": {
+            "sample_rate": front.sample_rate,
+            "hop_length": front.hop_length,
+            "num_columns": num_columns,
+            "window_columns": chunks.window_columns,
+            "overlap_columns": chunks.overlap_columns,
+            "frames_per_second": chunks.frames_per_second,
+            "frame_height": int(frame_shape[0]),
+            "frame_width": int(frame_shape[1]),
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+        "arrays": arrays,
+    }
+    (folder / "analysis.json").write_text(json.dumps(meta, indent=1))
+
+
+def default_cache_root() -> Path:
+    """``$PIXELSEP_CACHE``, else ``$XDG_CACHE_HOME/pixelsep``, else ``~/.cache/pixelsep``."""
+    if os.environ.get("PIXELSEP_CACHE"):
+        return Path(os.environ["PIXELSEP_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pixelsep"
+
+
+def cache_key(clip_sha256: str, package: ModelPackage) -> str:
+    return f"{clip_sha256[:24]}-{package.model_id}-{package.checksum[:12]}"
+
+
+def analyze(
+    clip: Path | str,
+    package: ModelPackage,
+    nets: OnnxNets,
+    cache_root: Path | None = None,
+    progress: Progress | None = None,
+    cancel: CancelCheck | None = None,
+    use_cache: bool = True,
+) -> tuple[Analysis, bool]:
+    """Analysis of ``clip``, from the cache when a valid entry exists. Returns (analysis, from_cache).
+
+    Without ``use_cache`` the analysis goes to a fresh temporary folder that the caller owns.
+    """
+    clip = Path(clip)
+    info = media.probe(clip)
+    media.require_audio(info)
+    media.require_video(info)
+    digest = clip_digest(clip)
+    root = cache_root or default_cache_root()
+    entry = root / cache_key(digest, package)
+    if use_cache and entry.exists():
+        try:
+            return Analysis.open(entry), True
+        except CorruptEntry:
+            shutil.rmtree(entry, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=root))
+    try:
+        run_analysis(clip, info, package, nets, work, progress, cancel, clip_sha256=digest)
+        if not use_cache:
+            return Analysis.open(work, verify=False), False
+        shutil.rmtree(entry, ignore_errors=True)
+        os.replace(work, entry)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return Analysis.open(entry, verify=False), False

@@ -1,0 +1,75 @@
+"""Arrays on disk without pickle: raw little-endian files described by a JSON document.
+
+An analysis is written array by array, appending as the clip streams through, so memory does not
+grow with the clip's length; each file's sha256 is computed while it is written and checked when it
+is opened again, so a truncated or corrupted entry is detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class ArrayWriter:
+    """Appends arrays of one dtype and trailing shape to ``folder/name``; the first axis grows."""
+
+    def __init__(self, folder: Path, name: str, dtype: str, trailing_shape: tuple[int, ...]):
+        self.path = folder / name
+        self.dtype = np.dtype(dtype).newbyteorder("<")
+        self.trailing_shape = tuple(int(n) for n in trailing_shape)
+        self.length = 0
+        self._hash = hashlib.sha256()
+        self._file = open(self.path, "wb")
+
+    def append(self, values: np.ndarray) -> None:
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        if values.shape[1:] != self.trailing_shape:
+            raise ValueError(f"{self.path.name}: expected trailing shape {self.trailing_shape}, got {values.shape[1:]}")
+        data = values.tobytes()
+        self._file.write(data)
+        self._hash.update(data)
+        self.length += values.shape[0]
+
+    def close(self) -> dict:
+        """Close the file; returns its description for the JSON document."""
+        self._file.close()
+        return {
+            "file": self.path.name,
+            "dtype": self.dtype.str,
+            "shape": [self.length, *self.trailing_shape],
+            "sha256": self._hash.hexdigest(),
+        }
+
+
+def sha256_of_file(path: Path, block_bytes: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CorruptEntry(Exception):
+    reason: str
+
+
+def open_array(folder: Path, description: dict, verify: bool = True) -> np.ndarray:
+    """Memory-map an array written by :class:`ArrayWriter`; raises CorruptEntry on any mismatch."""
+    path = folder / description["file"]
+    dtype = np.dtype(description["dtype"])
+    shape = tuple(int(n) for n in description["shape"])
+    expected_bytes = int(np.prod(shape)) * dtype.itemsize
+    if not path.is_file():
+        raise CorruptEntry(f"{path.name} is missing")
+    if path.stat().st_size != expected_bytes:
+        raise CorruptEntry(f"{path.name} has {path.stat().st_size} bytes, expected {expected_bytes}")
+    if verify and sha256_of_file(path) != description["sha256"]:
+        raise CorruptEntry(f"{path.name} fails its checksum")
+    if expected_bytes == 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape)

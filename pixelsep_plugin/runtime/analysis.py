@@ -33,7 +33,7 @@ from pixelsep_plugin.audio.warp import log_magnitude
 from pixelsep_plugin.config import ModelConfig
 from pixelsep_plugin.errors import Cancelled
 from pixelsep_plugin.modelstore import ModelPackage
-from pixelsep_plugin.runtime.chunking import WindowPlan
+from pixelsep_plugin.runtime.chunking import WindowCutter, WindowPlan
 from pixelsep_plugin.runtime.sessions import OnnxNets
 from pixelsep_plugin.runtime.store import ArrayWriter, CorruptEntry, open_array, sha256_of_file
 
@@ -143,47 +143,6 @@ def _batched(items, size: int):
         yield batch
 
 
-class _WindowCutter:
-    """Turns a stream of log-magnitude columns into the windows of a :class:`WindowPlan`.
-
-    The plan's windows start every ``hop`` columns, plus a last one aligned with the clip's end;
-    the number of columns is only known at the end of the stream, so the last ``window`` columns are
-    kept until then.
-    """
-
-    def __init__(self, window: int, overlap: int, freq_bins: int):
-        self.window, self.hop = window, window - overlap
-        self.columns = np.zeros((freq_bins, 0), dtype=np.float32)
-        self.columns_start = 0  # global index of self.columns[:, 0]
-        self.next_start = 0
-        self.emitted: list[int] = []
-
-    def push(self, columns: np.ndarray):
-        self.columns = np.concatenate([self.columns, columns], axis=1)
-        end = self.columns_start + self.columns.shape[1]
-        while self.next_start + self.window <= end:
-            a = self.next_start - self.columns_start
-            yield self.next_start, self.columns[:, a : a + self.window]
-            self.emitted.append(self.next_start)
-            self.next_start += self.hop
-        keep_from = min(self.next_start, max(0, end - self.window))
-        self.columns = self.columns[:, keep_from - self.columns_start :]
-        self.columns_start = keep_from
-
-    def finish(self, num_columns: int):
-        plan = WindowPlan(num_columns, self.window, self.window - self.hop)
-        for start in plan.starts:
-            if int(start) in self.emitted:
-                continue
-            a = int(start) - self.columns_start
-            piece = self.columns[:, a : a + self.window]
-            if piece.shape[1] < self.window:
-                pad = np.full((piece.shape[0], self.window - piece.shape[1]), SILENCE_LOG, np.float32)
-                piece = np.concatenate([piece, pad], axis=1)
-            self.emitted.append(int(start))
-            yield int(start), piece
-
-
 def run_analysis(
     clip: Path,
     info: media.MediaInfo,
@@ -216,7 +175,7 @@ def run_analysis(
 
     # Analysis audio -> STFT columns -> windows -> audio net.
     stft = Stft(front.n_fft, front.hop_length)
-    cutter = _WindowCutter(chunks.window_columns, chunks.overlap_columns, front.log_freq_bins)
+    cutter = WindowCutter(chunks.window_columns, chunks.overlap_columns, front.log_freq_bins, SILENCE_LOG)
     comp_writer = ArrayWriter(folder, "components.f16", "float16", (k, front.log_freq_bins, chunks.window_columns))
     logmag_writer = ArrayWriter(folder, "log_magnitude.f16", "float16", (front.log_freq_bins, chunks.window_columns))
     starts: list[int] = []

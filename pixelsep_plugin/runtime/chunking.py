@@ -93,3 +93,45 @@ def blend(
     if out is None:
         raise ValueError("no window covers the requested columns")
     return out / plan.weight_sum[column_start:column_stop]
+
+
+class WindowCutter:
+    """Turns a stream of log-magnitude columns into the windows of a :class:`WindowPlan`.
+
+    The plan's windows start every ``hop`` columns, plus a last one aligned with the clip's end;
+    the number of columns is only known at the end of the stream, so the last ``window`` columns are
+    kept until then.
+    """
+
+    def __init__(self, window: int, overlap: int, freq_bins: int, pad_value: float):
+        self.window, self.hop = window, window - overlap
+        self.pad_value = pad_value  # fills the end of a window longer than the whole clip
+        self.columns = np.zeros((freq_bins, 0), dtype=np.float32)
+        self.columns_start = 0  # global index of self.columns[:, 0]
+        self.next_start = 0
+        self.emitted: list[int] = []
+
+    def push(self, columns: np.ndarray):
+        self.columns = np.concatenate([self.columns, columns], axis=1)
+        end = self.columns_start + self.columns.shape[1]
+        while self.next_start + self.window <= end:
+            a = self.next_start - self.columns_start
+            yield self.next_start, self.columns[:, a : a + self.window]
+            self.emitted.append(self.next_start)
+            self.next_start += self.hop
+        keep_from = min(self.next_start, max(0, end - self.window))
+        self.columns = self.columns[:, keep_from - self.columns_start :]
+        self.columns_start = keep_from
+
+    def finish(self, num_columns: int):
+        plan = WindowPlan(num_columns, self.window, self.window - self.hop)
+        for start in plan.starts:
+            if int(start) in self.emitted:
+                continue
+            a = int(start) - self.columns_start
+            piece = self.columns[:, a : a + self.window]
+            if piece.shape[1] < self.window:
+                pad = np.full((piece.shape[0], self.window - piece.shape[1]), self.pad_value, np.float32)
+                piece = np.concatenate([piece, pad], axis=1)
+            self.emitted.append(int(start))
+            yield int(start), piece

@@ -1,0 +1,48 @@
+# pixelsep: `make demo` sets everything up and separates the example clip; `make test` runs the tests.
+# Both work on a fresh Debian/Ubuntu machine with Python 3.11; system packages are installed as needed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_CLIP := examples/two-performers.mp4
+DEMO_OUT := demo-out
+MODEL := models/small-untrained
+
+.PHONY: demo test setup system-deps model clean-venv bench
+
+# Debian packages: python3-venv for the virtual environment (the only one needed so far).
+system-deps:
+	@if ! $(PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1; then \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv; fi
+
+$(BIN)/python: | system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+# The default model until a trained one ships: seeded random weights, built here, never downloaded.
+$(MODEL)/manifest.json: | $(VENV)/.installed
+	$(BIN)/python -m pixelsep_plugin.export.build_untrained --config small --out $(MODEL)
+
+model: $(MODEL)/manifest.json
+
+demo: model
+	$(BIN)/pixelsep info
+	$(BIN)/pixelsep separate $(DEMO_CLIP) --at 80,120 --name left --at 240,120 --name right -o $(DEMO_OUT)
+	$(BIN)/pixelsep heatmap $(DEMO_CLIP) --at 2 -o $(DEMO_OUT)/heatmap.png
+	@echo "demo outputs are in $(DEMO_OUT)/: one WAV per clicked performer, the residual, heatmap.png"
+
+test: model
+	$(BIN)/python -m pytest -q
+
+bench: model
+	$(BIN)/python benchmarks/speed.py --out benchmarks/results/speed.json
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,214 @@
+"""The ``pixelsep`` command: analyze, separate, heatmap, info.
+
+``get_parser()`` builds the parser and ``main(argv)`` runs a command in-process and returns the exit
+status (0 ok, 1 a problem with the input or environment, 2 bad usage). Problems are reported as one
+line on stderr, before any heavy work when the arguments alone show them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pixelsep_plugin import __version__, media
+from pixelsep_plugin.errors import InputError, PixelsepError
+
+from host_bridge.cli.progress import ProgressBar
+from host_bridge.cli.sources import SourceSpec, build_sources, check_sources
+
+PROG = "pixelsep"
+
+
+class _PartAction(argparse.Action):
+    """Keeps --at, --box and --name in the order given, in one list."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        specs = getattr(namespace, "specs", None) or []
+        specs.append(SourceSpec(kind=self.dest, text=values))
+        namespace.specs = specs
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model folder or id (default: the shipped default model)")
+    parser.add_argument("--cache-dir", type=Path, help="where analyses are kept (default: ~/.cache/pixelsep)")
+    parser.add_argument("--no-cache", action="store_true", help="analyse again and keep nothing")
+    parser.add_argument("--threads", type=int, help="CPU threads for the nets (default: all cores)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Click a performer in a video, get their sound as its own track."
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    info = commands.add_parser("info", help="show the model, the runtime and its providers")
+    info.add_argument("--model", help="model folder or id")
+
+    analyze = commands.add_parser("analyze", help="analyse a clip once (later clicks are instant)")
+    analyze.add_argument("clip", type=Path)
+    _add_model_options(analyze)
+
+    sep = commands.add_parser(
+        "separate",
+        help="write one stem per clicked source plus the residual",
+        description=(
+            "Each --at or --box starts a new source, named by the --name that follows it (default "
+            "source1, source2, ...). Points and boxes given the same --name are one source."
+        ),
+    )
+    sep.add_argument("clip", type=Path)
+    sep.add_argument("--at", dest="point", action=_PartAction, metavar="X,Y[@T]",
+                     help="a point in video pixels (origin top-left) at T seconds (default 0)")
+    sep.add_argument("--box", dest="box", action=_PartAction, metavar="X0,Y0,X1,Y1[@T]",
+                     help="a box in video pixels at T seconds")
+    sep.add_argument("--name", dest="name", action=_PartAction, metavar="NAME", help="name of the source just given")
+    sep.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    sep.add_argument("--format", choices=("wav", "flac"), default="wav", help="stem file format (default wav)")
+    sep.add_argument("--high-band", choices=("extend", "residual"), default="extend",
+                     help="what happens above 5.5 kHz, where the nets see nothing (default extend)")
+    sep.add_argument("--no-residual", action="store_true", help="do not write the residual")
+    _add_model_options(sep)
+
+    heat = commands.add_parser("heatmap", help="draw where the sound comes from over a frame (PNG)")
+    heat.add_argument("clip", type=Path)
+    heat.add_argument("--at", dest="time", type=float, default=0.0, metavar="T", help="time in seconds (default 0)")
+    heat.add_argument("-o", "--out", type=Path, required=True, help="PNG file to write")
+    _add_model_options(heat)
+    return parser
+
+
+def _separator(args):
+    from pixelsep_plugin.api import Separator
+
+    return Separator(args.model, threads=args.threads, cache_root=args.cache_dir, use_cache=not args.no_cache)
+
+
+def _analyse(separator, clip: Path, quiet: bool):
+    bar = ProgressBar("analysing", enabled=not quiet)
+    started = time.perf_counter()
+    try:
+        analysis, cached = separator.analyze(clip, progress=bar.update)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - started
+    note = "from cache" if cached else f"in {seconds:.1f} s"
+    print(f"analysis of {clip.name} ({analysis.duration_seconds:.1f} s) {note}")
+    return analysis
+
+
+def _untrained_warning(separator) -> None:
+    if not separator.package.trained:
+        print(
+            f"warning: model {separator.package.model_id} is UNTRAINED (random weights): the stems show the "
+            "pipeline working, not a real separation",
+            file=sys.stderr,
+        )
+
+
+def cmd_info(args) -> int:
+    import numpy
+    import onnxruntime
+
+    from pixelsep_plugin.modelstore import load_package
+    from pixelsep_plugin.modelstore.registry import available_models, resolve_model
+    from pixelsep_plugin.runtime.sessions import choose_providers
+
+    print(f"pixelsep {__version__}")
+    print(f"numpy {numpy.__version__}, onnxruntime {onnxruntime.__version__}, av {media.av_version()}")
+    print(f"providers: {', '.join(choose_providers())} (available: {', '.join(onnxruntime.get_available_providers())})")
+    models = available_models()
+    print(f"installed models: {', '.join(sorted(models)) or 'none'}")
+    package = load_package(resolve_model(args.model))
+    cfg = package.config
+    print(
+        f"model: {package.model_id} {package.version} ({'trained' if package.trained else 'UNTRAINED'}), "
+        f"config {cfg.name}, K={cfg.num_components}, {package.path}"
+    )
+    print(f"model checksum: {package.checksum}")
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    info = media.probe(args.clip)
+    media.require_audio(info)
+    media.require_video(info)
+    separator = _separator(args)
+    _untrained_warning(separator)
+    _analyse(separator, args.clip, args.quiet)
+    return 0
+
+
+def cmd_separate(args) -> int:
+    from pixelsep_plugin.api import write_stems
+
+    info = media.probe(args.clip)
+    media.require_audio(info)
+    media.require_video(info)
+    sources = build_sources(getattr(args, "specs", None) or [])
+    check_sources(sources, info)
+    separator = _separator(args)
+    _untrained_warning(separator)
+    analysis = _analyse(separator, args.clip, args.quiet)
+    started = time.perf_counter()
+    separation = separator.separate(analysis, sources, high_band=args.high_band)
+    files = write_stems(
+        separation, args.out, args.clip.stem, args.format, residual=not args.no_residual, protect=[args.clip]
+    )
+    seconds = time.perf_counter() - started
+    print(f"separated {len(sources)} source(s) in {seconds:.2f} s at {analysis.sample_rate} Hz, "
+          f"{analysis.channel_layout}:")
+    for name, path in files.stems.items():
+        print(f"  {name}: {path}")
+    if files.residual is not None:
+        print(f"  residual: {files.residual}")
+    return 0
+
+
+def cmd_heatmap(args) -> int:
+    from pixelsep_plugin.runtime.heatmap import overlay
+
+    info = media.probe(args.clip)
+    media.require_audio(info)
+    media.require_video(info)
+    if not 0 <= args.time <= info.duration_seconds:
+        raise InputError(f"time {args.time:g} s is outside the clip: it lasts {info.duration_seconds:.2f} s")
+    if args.out.suffix.lower() != ".png":
+        raise InputError(f"heatmap output must be a .png file, not {args.out.name}")
+    separator = _separator(args)
+    _untrained_warning(separator)
+    analysis = _analyse(separator, args.clip, args.quiet)
+    energy = separator.energy_map(analysis, args.time)
+    frame = media.read_frame(args.clip, args.time)
+    media.write_png(args.out, overlay(frame, energy))
+    print(f"heatmap at {args.time:g} s (energy share {energy.min():.2f}-{energy.max():.2f}): {args.out}")
+    return 0
+
+
+COMMANDS = {"info": cmd_info, "analyze": cmd_analyze, "separate": cmd_separate, "heatmap": cmd_heatmap}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except PixelsepError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def main_entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_entry()

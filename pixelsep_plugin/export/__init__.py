@@ -1,0 +1,1 @@
+"""ONNX export and model package writing (torch)."""

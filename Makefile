@@ -34,7 +34,7 @@ model: $(MODEL)/manifest.json
 
 demo: model
 	$(BIN)/pixelsep info
-	$(BIN)/pixelsep separate $(DEMO_CLIP) --at 80,120 --name left --at 240,120 --name right -o $(DEMO_OUT)
+	$(BIN)/pixelsep separate $(DEMO_CLIP) --at 53,120 --name left --at 267,120 --name right -o $(DEMO_OUT)
 	$(BIN)/pixelsep heatmap $(DEMO_CLIP) --at 2 -o $(DEMO_OUT)/heatmap.png
 	@echo "demo outputs are in $(DEMO_OUT)/: one WAV per clicked performer, the residual, heatmap.png"
 

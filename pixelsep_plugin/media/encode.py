@@ -25,8 +25,12 @@ def _check_destination(path: Path, protect: Sequence[Path]) -> None:
 
 
 def _temp_beside(path: Path) -> Path:
+    """An empty temp file next to ``path``, with the permissions a new file normally gets."""
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)
     return Path(name)
 
 

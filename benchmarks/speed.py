@@ -2,9 +2,10 @@
 
     python benchmarks/speed.py --out benchmarks/results/speed.json
 
-Makes the clip once (h264 + AAC stereo 48 kHz, 30 fps) in benchmarks/.clips/, in two encodings:
-x264's default keyframe interval (250 frames) and one keyframe per second. Each timing is the best
-of ``--repeat`` runs, measured in this process with the threads given (default: all cores).
+Makes the clips once (h264 + AAC stereo 48 kHz, 30 fps) in benchmarks/.clips/: a picture with film
+grain (a bitrate like real footage) with x264's default keyframe interval (250 frames) and with one
+keyframe per second, and a flat picture. Each timing is the best of ``--repeat`` runs, in this
+process, with the threads given (default: all cores).
 """
 
 from __future__ import annotations
@@ -27,13 +28,20 @@ from pixelsep_plugin.runtime.query import Point, Source
 HERE = Path(__file__).resolve().parent
 
 
-def make_clip(path: Path, seconds: float, keyframe_interval: int | None) -> Path:
+def make_clip(path: Path, seconds: float, keyframe_interval: int | None, grain: float) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         print(f"making {path.name} ...", flush=True)
         media.make_test_clip(
-            path, seconds, width=1920, height=1080, fps=30, sample_rate=48000, channel_layout="stereo",
+            path,
+            seconds,
+            width=1920,
+            height=1080,
+            fps=30,
+            sample_rate=48000,
+            channel_layout="stereo",
             keyframe_interval=keyframe_interval,
+            grain=grain,
         )
     return path
 
@@ -50,7 +58,12 @@ def best_of(repeat: int, fn):
 def bench_clip(separator: Separator, clip: Path, repeat: int) -> dict:
     cfg = separator.package.config
     info = media.probe(clip)
-    out: dict = {"clip": clip.name, "duration_seconds": info.duration_seconds, "size": [info.width, info.height]}
+    out: dict = {
+        "clip": clip.name,
+        "duration_seconds": info.duration_seconds,
+        "size": [info.width, info.height],
+        "video_megabits_per_second": round(clip.stat().st_size * 8 / info.duration_seconds / 1e6, 2),
+    }
 
     def decode_frames():
         return sum(1 for _ in media.iter_sampled_frames(clip, cfg.chunks.frames_per_second, cfg.video_net.frame_size))
@@ -127,9 +140,14 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     separator = Separator(args.model, threads=args.threads)
     clips_dir = HERE / ".clips"
+    seconds = int(args.seconds)
     clips = [
-        make_clip(clips_dir / f"hd-{int(args.seconds)}s-gop250.mp4", args.seconds, None),
-        make_clip(clips_dir / f"hd-{int(args.seconds)}s-gop30.mp4", args.seconds, 30),
+        # film-grain noise gives a bitrate like real 1080p footage (about 10 Mbit/s); x264's default GOP
+        make_clip(clips_dir / f"hd-{seconds}s-grain-gop250.mp4", args.seconds, None, grain=4.0),
+        # the same with one keyframe per second (common for camera and streaming footage)
+        make_clip(clips_dir / f"hd-{seconds}s-grain-gop30.mp4", args.seconds, 30, grain=4.0),
+        # flat synthetic picture (a very low bitrate): decoding is cheapest
+        make_clip(clips_dir / f"hd-{seconds}s-flat-gop250.mp4", args.seconds, None, grain=0.0),
     ]
     report = {
         "pixelsep": __version__,

@@ -55,9 +55,7 @@ class Separator:
         self, clip: str | Path, progress: Progress | None = None, cancel: CancelCheck | None = None
     ) -> tuple[Analysis, bool]:
         """The clip's analysis and whether it came from the cache."""
-        return analyze(
-            Path(clip), self.package, self.nets, self.cache_root, progress, cancel, use_cache=self.use_cache
-        )
+        return analyze(Path(clip), self.package, self.nets, self.cache_root, progress, cancel, use_cache=self.use_cache)
 
     def separate(self, analysis: Analysis, sources: Sequence[Source], high_band: str = "extend") -> Separation:
         return Separation(analysis, self.package, sources, high_band=high_band)
@@ -73,10 +71,12 @@ def write_stems(
     audio_format: str = "wav",
     residual: bool = True,
     protect: Sequence[Path] = (),
+    progress: Progress | None = None,
 ) -> StemFiles:
     """Render a separation to ``out_dir/<prefix>.<source>.<format>`` (+ ``.residual``), streaming.
 
     Files are written to temporary names and renamed into place only when complete.
+    ``progress("stems", done_seconds, total_seconds)`` is called after each block.
     """
     if audio_format not in AUDIO_FORMATS:
         raise InputError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}, not {audio_format!r}")
@@ -84,16 +84,19 @@ def write_stems(
     analysis = separation.analysis
     names = [s.name for s in separation.sources] + (["residual"] if residual else [])
     paths = {name: out_dir / f"{prefix}.{name}.{audio_format}" for name in names}
-    writers = {
-        name: media.AudioWriter(path, analysis.sample_rate, analysis.channel_layout, protect=list(protect))
-        for name, path in paths.items()
-    }
+    total_seconds = separation.num_samples / analysis.sample_rate
+    writers: dict[str, media.AudioWriter] = {}
     try:
+        for name, path in paths.items():
+            writers[name] = media.AudioWriter(path, analysis.sample_rate, analysis.channel_layout, protect=protect)
         for block in separation.iter_blocks(residual=residual):
             for i, source in enumerate(separation.sources):
                 writers[source.name].write(block.stems[i])
             if residual:
                 writers["residual"].write(block.residual)
+            if progress is not None:
+                done = (block.sample_start + block.stems.shape[-1]) / analysis.sample_rate
+                progress("stems", done, total_seconds)
         for writer in writers.values():
             writer.close()
     except BaseException:

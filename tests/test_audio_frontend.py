@@ -46,7 +46,12 @@ def test_stft_matches_torch():
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(2).standard_normal(20_000).astype(np.float32)
     ref = torch.stft(
-        torch.from_numpy(x), 1022, 256, window=torch.hann_window(1022), center=True, pad_mode="constant",
+        torch.from_numpy(x),
+        1022,
+        256,
+        window=torch.hann_window(1022),
+        center=True,
+        pad_mode="constant",
         return_complex=True,
     ).numpy()
     np.testing.assert_allclose(Stft(1022, 256)(x), ref, atol=1e-3)

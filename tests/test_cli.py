@@ -20,8 +20,22 @@ def run(capsys, *args):
 def test_separate_writes_stems_at_the_clips_rate_and_layout(small_model, clip_factory, tmp_path, capsys):
     clip = clip_factory("cli.mp4", sample_rate=48000, channel_layout="stereo")
     code, out, err = run(
-        capsys, "separate", clip, "--at", "40,60", "--name", "left", "--box", "100,20,150,100@1", "-o", tmp_path / "o",
-        "--model", small_model, "--cache-dir", tmp_path / "c", "-q",
+        capsys,
+        "separate",
+        clip,
+        "--at",
+        "40,60",
+        "--name",
+        "left",
+        "--box",
+        "100,20,150,100@1",
+        "-o",
+        tmp_path / "o",
+        "--model",
+        small_model,
+        "--cache-dir",
+        tmp_path / "c",
+        "-q",
     )
     assert code == 0, err
     assert "UNTRAINED" in err
@@ -36,8 +50,9 @@ def test_separate_writes_stems_at_the_clips_rate_and_layout(small_model, clip_fa
 def test_heatmap_and_info(small_model, clip_factory, tmp_path, capsys):
     clip = clip_factory("cli.mp4", sample_rate=48000, channel_layout="stereo")
     png = tmp_path / "heat.png"
-    code, out, err = run(capsys, "heatmap", clip, "--at", "1.5", "-o", png, "--model", small_model,
-                         "--cache-dir", tmp_path / "c", "-q")
+    code, out, err = run(
+        capsys, "heatmap", clip, "--at", "1.5", "-o", png, "--model", small_model, "--cache-dir", tmp_path / "c", "-q"
+    )
     assert code == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     frame = media.read_png(png)
@@ -116,7 +131,21 @@ def test_the_source_clip_is_never_overwritten(small_model, clip_factory, tmp_pat
     shutil.copy(clip_factory("plain.mp4"), clip)
     before = clip.read_bytes()
     # a source named like the clip's own extension would collide only through the prefix; write next to it
-    code, out, err = run(capsys, "separate", clip, "--at", "10,10", "--name", "mp4", "-o", folder,
-                         "--model", small_model, "--cache-dir", tmp_path / "c", "-q")
+    code, out, err = run(
+        capsys,
+        "separate",
+        clip,
+        "--at",
+        "10,10",
+        "--name",
+        "mp4",
+        "-o",
+        folder,
+        "--model",
+        small_model,
+        "--cache-dir",
+        tmp_path / "c",
+        "-q",
+    )
     assert code == 0, err
     assert clip.read_bytes() == before

@@ -5,12 +5,15 @@ from pixelsep_plugin import media
 from pixelsep_plugin.errors import InputError, MediaError
 
 
-@pytest.mark.parametrize("name,kwargs", [
-    ("a.mp4", {}),
-    ("a.mov", {}),
-    ("a.mkv", {"sample_rate": 22050, "channel_layout": "5.1"}),
-    ("a.webm", {"sample_rate": 48000}),
-])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("a.mp4", {}),
+        ("a.mov", {}),
+        ("a.mkv", {"sample_rate": 22050, "channel_layout": "5.1"}),
+        ("a.webm", {"sample_rate": 48000}),
+    ],
+)
 def test_containers_probe_and_decode(clip_factory, name, kwargs):
     clip = clip_factory(name, **kwargs)
     info = media.probe(clip)
@@ -126,7 +129,9 @@ def test_a_truncated_file_fails_loudly(clip_factory, tmp_path):
 @pytest.mark.parametrize("channels", [1, 2, 6])
 @pytest.mark.parametrize("rate", [22050, 44100, 48000])
 def test_write_audio_round_trip(tmp_path, suffix, tolerance, channels, rate):
-    x = np.clip(np.random.default_rng(channels).standard_normal((channels, 5000)) * 0.25, -0.99, 0.99).astype(np.float32)
+    x = np.clip(np.random.default_rng(channels).standard_normal((channels, 5000)) * 0.25, -0.99, 0.99).astype(
+        np.float32
+    )
     path = media.write_audio(tmp_path / f"out{suffix}", x, rate)
     y, r = media.read_audio(path)
     assert r == rate and y.shape == x.shape

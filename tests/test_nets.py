@@ -126,5 +126,5 @@ def test_torch_front_end_agrees_with_numpy():
 def test_seeded_builds_are_identical():
     cfg = get_model_config("small")
     a, b = build_pixelplayer(cfg, seed=3), build_pixelplayer(cfg, seed=3)
-    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(pa, pb), name

@@ -36,8 +36,18 @@ def numpy1_path() -> Path:
     """numpy 1.26 installed into a folder that goes first on PYTHONPATH (installed once, from PyPI)."""
     if not (NUMPY1 / "numpy").is_dir():
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--only-binary", ":all:", "--target", str(NUMPY1),
-             "numpy==1.26.4"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--only-binary",
+                ":all:",
+                "--target",
+                str(NUMPY1),
+                "numpy==1.26.4",
+            ],
             check=True,
         )
     return NUMPY1

@@ -13,11 +13,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pixelsep_plugin import __version__, media
-from pixelsep_plugin.errors import InputError, PixelsepError
-
 from host_bridge.cli.progress import ProgressBar
 from host_bridge.cli.sources import SourceSpec, build_sources, check_sources
+from pixelsep_plugin import __version__, media
+from pixelsep_plugin.errors import InputError, PixelsepError
 
 PROG = "pixelsep"
 
@@ -62,15 +61,25 @@ def get_parser() -> argparse.ArgumentParser:
         ),
     )
     sep.add_argument("clip", type=Path)
-    sep.add_argument("--at", dest="point", action=_PartAction, metavar="X,Y[@T]",
-                     help="a point in video pixels (origin top-left) at T seconds (default 0)")
-    sep.add_argument("--box", dest="box", action=_PartAction, metavar="X0,Y0,X1,Y1[@T]",
-                     help="a box in video pixels at T seconds")
+    sep.add_argument(
+        "--at",
+        dest="point",
+        action=_PartAction,
+        metavar="X,Y[@T]",
+        help="a point in video pixels (origin top-left) at T seconds (default 0)",
+    )
+    sep.add_argument(
+        "--box", dest="box", action=_PartAction, metavar="X0,Y0,X1,Y1[@T]", help="a box in video pixels at T seconds"
+    )
     sep.add_argument("--name", dest="name", action=_PartAction, metavar="NAME", help="name of the source just given")
     sep.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     sep.add_argument("--format", choices=("wav", "flac"), default="wav", help="stem file format (default wav)")
-    sep.add_argument("--high-band", choices=("extend", "residual"), default="extend",
-                     help="what happens above 5.5 kHz, where the nets see nothing (default extend)")
+    sep.add_argument(
+        "--high-band",
+        choices=("extend", "residual"),
+        default="extend",
+        help="what happens above 5.5 kHz, where the nets see nothing (default extend)",
+    )
     sep.add_argument("--no-residual", action="store_true", help="do not write the residual")
     _add_model_options(sep)
 
@@ -156,12 +165,24 @@ def cmd_separate(args) -> int:
     analysis = _analyse(separator, args.clip, args.quiet)
     started = time.perf_counter()
     separation = separator.separate(analysis, sources, high_band=args.high_band)
-    files = write_stems(
-        separation, args.out, args.clip.stem, args.format, residual=not args.no_residual, protect=[args.clip]
-    )
+    bar = ProgressBar("writing", enabled=not args.quiet)
+    try:
+        files = write_stems(
+            separation,
+            args.out,
+            args.clip.stem,
+            args.format,
+            residual=not args.no_residual,
+            protect=[args.clip],
+            progress=bar.update,
+        )
+    finally:
+        bar.close()
     seconds = time.perf_counter() - started
-    print(f"separated {len(sources)} source(s) in {seconds:.2f} s at {analysis.sample_rate} Hz, "
-          f"{analysis.channel_layout}:")
+    print(
+        f"separated {len(sources)} source(s) in {seconds:.2f} s at {analysis.sample_rate} Hz, "
+        f"{analysis.channel_layout}:"
+    )
     for name, path in files.stems.items():
         print(f"  {name}: {path}")
     if files.residual is not None:

@@ -44,7 +44,7 @@ def build_sources(specs: list[SourceSpec]) -> list[Source]:
     return [Source(name, tuple(group)) for name, group in grouped.items()]
 
 
-def check_sources(sources: list[Source], info: "MediaInfo") -> None:
+def check_sources(sources: list[Source], info: MediaInfo) -> None:
     """Every part inside the frame and the clip, checked before any model is loaded."""
     for source in sources:
         for part in source.parts:

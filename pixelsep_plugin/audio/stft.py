@@ -95,6 +95,17 @@ class Stft:
         """Whole-signal STFT. x: shape (..., length) -> complex64 (..., freq_bins, frames)."""
         return self.frames(x)
 
+    def _window_sum(self, num_frames: int) -> np.ndarray:
+        """Summed squared window over ``num_frames`` consecutive frames, float32 ((num + pieces - 1) * hop,)."""
+        hop = self.hop_length
+        pieces = -(-self.n_fft // hop)
+        wsq = np.zeros(pieces * hop, dtype=np.float32)
+        wsq[: self.n_fft] = self.window**2
+        wsum = np.zeros((num_frames + pieces - 1) * hop, dtype=np.float32)
+        for k, piece in enumerate(wsq.reshape(pieces, hop)):
+            wsum[k * hop : (k + num_frames) * hop].reshape(num_frames, hop)[:] += piece
+        return wsum
+
     def overlap_add(
         self, spec: np.ndarray, frame_start: int, sample_start: int, sample_stop: int, length: int
     ) -> np.ndarray:
@@ -110,22 +121,16 @@ class Stft:
             raise ValueError("overlap_add needs every frame that touches the output range")
         hop, n_fft = self.hop_length, self.n_fft
         pieces = -(-n_fft // hop)
-        time = np.fft.irfft(np.swapaxes(spec, -1, -2), n=n_fft, axis=-1).astype(np.float32)
+        time = np.fft.irfft(np.swapaxes(spec, -1, -2), n=n_fft, axis=-1).astype(np.float32, copy=False)
         time *= self.window
-        padded = np.zeros(time.shape[:-1] + (pieces * hop,), dtype=np.float32)
-        padded[..., :n_fft] = time
-        padded = padded.reshape(time.shape[:-1] + (pieces, hop))
+        if pieces * hop != n_fft:
+            time = np.concatenate([time, np.zeros(time.shape[:-1] + (pieces * hop - n_fft,), np.float32)], axis=-1)
+        time = time.reshape(time.shape[:-1] + (pieces, hop))
         lead_shape = spec.shape[:-2]
         out = np.zeros(lead_shape + ((num + pieces - 1) * hop,), dtype=np.float32)
         for k in range(pieces):
-            view = out[..., k * hop : (k + num) * hop].reshape(lead_shape + (num, hop))
-            view += padded[..., k, :]
-        wsq = np.zeros((pieces * hop,), dtype=np.float32)
-        wsq[:n_fft] = self.window**2
-        wsum = np.zeros(((num + pieces - 1) * hop,), dtype=np.float32)
-        wsq = wsq.reshape(pieces, hop)
-        for k in range(pieces):
-            wsum[k * hop : (k + num) * hop].reshape(num, hop)[:] += wsq[k]
+            out[..., k * hop : (k + num) * hop].reshape(lead_shape + (num, hop))[:] += time[..., k, :]
+        wsum = self._window_sum(num)
         first = frame_start * hop - n_fft // 2
         a, b = sample_start - first, sample_stop - first
         if a < 0 or b > out.shape[-1]:
@@ -181,4 +186,3 @@ def iter_stft_frames(stft: Stft, blocks: Iterable[np.ndarray]) -> Iterator[np.nd
     total = stft.num_frames(received)
     if total > next_frame:
         yield stft.frames(buffer, next_frame, total, offset=buffer_start, length=received)
-

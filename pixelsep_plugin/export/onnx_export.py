@@ -25,16 +25,27 @@ def export_onnx(model: PixelPlayer, out_dir: Path | str) -> dict[str, Path]:
     spec = torch.randn(1, 1, cfg.audio.log_freq_bins, cfg.chunks.window_columns)
     with torch.no_grad():
         torch.onnx.export(
-            model.video_net, (frames,), str(paths["video"]), input_names=["frames"], output_names=["features"],
-            dynamic_axes={"frames": {0: "batch", 2: "height", 3: "width"},
-                          "features": {0: "batch", 2: "cells_y", 3: "cells_x"}},
-            opset_version=OPSET, dynamo=False,
+            model.video_net,
+            (frames,),
+            str(paths["video"]),
+            input_names=["frames"],
+            output_names=["features"],
+            dynamic_axes={
+                "frames": {0: "batch", 2: "height", 3: "width"},
+                "features": {0: "batch", 2: "cells_y", 3: "cells_x"},
+            },
+            opset_version=OPSET,
+            dynamo=False,
         )
         torch.onnx.export(
-            model.audio_net, (spec,), str(paths["audio"]), input_names=["log_magnitude"],
+            model.audio_net,
+            (spec,),
+            str(paths["audio"]),
+            input_names=["log_magnitude"],
             output_names=["components"],
             dynamic_axes={"log_magnitude": {0: "batch", 3: "columns"}, "components": {0: "batch", 3: "columns"}},
-            opset_version=OPSET, dynamo=False,
+            opset_version=OPSET,
+            dynamo=False,
         )
     model.train(was_training)
     return paths

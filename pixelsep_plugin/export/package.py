@@ -91,5 +91,12 @@ def build_untrained(config_name: str, out_dir: Path | str, seed: int = 0, model_
     model_id = model_id or f"{config_name}-untrained"
     model = build_pixelplayer(cfg, seed=seed).eval()
     card = UNTRAINED_CARD.format(model_id=model_id, config=config_name, seed=seed)
-    return write_package(model, out_dir, model_id, version=f"0-seed{seed}", trained=False,
-                         training={"seed": seed, "steps": 0}, card_text=card)
+    return write_package(
+        model,
+        out_dir,
+        model_id,
+        version=f"0-seed{seed}",
+        trained=False,
+        training={"seed": seed, "steps": 0},
+        card_text=card,
+    )

@@ -24,8 +24,23 @@ def av_version() -> str:
 
 
 __all__ = [
-    "AudioWriter", "MediaError", "MediaInfo", "av_version", "frame_size_for", "iter_analysis_audio",
-    "iter_audio_blocks", "iter_sampled_frames", "make_test_clip", "plan_frame_decoding", "probe",
-    "read_analysis_audio", "read_audio", "read_frame", "read_png", "require_audio", "require_video",
-    "write_audio", "write_png",
+    "AudioWriter",
+    "MediaError",
+    "MediaInfo",
+    "av_version",
+    "frame_size_for",
+    "iter_analysis_audio",
+    "iter_audio_blocks",
+    "iter_sampled_frames",
+    "make_test_clip",
+    "plan_frame_decoding",
+    "probe",
+    "read_analysis_audio",
+    "read_audio",
+    "read_frame",
+    "read_png",
+    "require_audio",
+    "require_video",
+    "write_audio",
+    "write_png",
 ]

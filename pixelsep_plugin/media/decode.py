@@ -64,7 +64,9 @@ def iter_audio_blocks(path: Path | str, block_samples: int = 262_144) -> Iterato
     require_audio(info)
     with open_container(path) as container:
         layout = container.streams.audio[0].layout.name
-    yield from _iter_resampled(Path(path), {"format": "fltp", "layout": layout, "rate": info.sample_rate}, block_samples)
+    yield from _iter_resampled(
+        Path(path), {"format": "fltp", "layout": layout, "rate": info.sample_rate}, block_samples
+    )
 
 
 def read_audio(path: Path | str) -> tuple[np.ndarray, int]:
@@ -76,7 +78,9 @@ def read_audio(path: Path | str) -> tuple[np.ndarray, int]:
     return np.concatenate(blocks, axis=-1), info.sample_rate
 
 
-def iter_analysis_audio(path: Path | str, sample_rate: int = 11025, block_samples: int = 65_536) -> Iterator[np.ndarray]:
+def iter_analysis_audio(
+    path: Path | str, sample_rate: int = 11025, block_samples: int = 65_536
+) -> Iterator[np.ndarray]:
     """The audio downmixed to mono and resampled to ``sample_rate`` (FFmpeg's resampler).
 
     Yields float32 (n,) blocks. The total length is the native length times
@@ -115,7 +119,7 @@ def _keyframe_times(path: Path) -> tuple[list[float], float]:
 
 
 def plan_frame_decoding(path: Path | str, frames_per_second: float) -> str:
-    """"keyframes" when every sample time has a keyframe at most half an interval before it, else "all".
+    """ "keyframes" when every sample time has a keyframe at most half an interval before it, else "all".
 
     Short-GOP and all-intra footage (one keyframe per second or more often) is then sampled from
     keyframes alone, which skips decoding every other frame.

@@ -41,8 +41,14 @@ class AudioWriter:
     temp file. Refuses a ``path`` that is one of ``protect`` (the source clip).
     """
 
-    def __init__(self, path: Path | str, sample_rate: int, channel_layout: str | None = None,
-                 num_channels: int | None = None, protect: Sequence[Path] = ()):
+    def __init__(
+        self,
+        path: Path | str,
+        sample_rate: int,
+        channel_layout: str | None = None,
+        num_channels: int | None = None,
+        protect: Sequence[Path] = (),
+    ):
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in AUDIO_CODECS:
@@ -123,8 +129,13 @@ class AudioWriter:
             self.abort()
 
 
-def write_audio(path: Path | str, samples: np.ndarray, sample_rate: int, channel_layout: str | None = None,
-                protect: Sequence[Path] = ()) -> Path:
+def write_audio(
+    path: Path | str,
+    samples: np.ndarray,
+    sample_rate: int,
+    channel_layout: str | None = None,
+    protect: Sequence[Path] = (),
+) -> Path:
     """Write float32 (channels, n) samples to ``.wav`` or ``.flac``, atomically."""
     samples = np.asarray(samples, dtype=np.float32)
     with AudioWriter(path, sample_rate, channel_layout, num_channels=samples.shape[0], protect=protect) as writer:

@@ -64,8 +64,12 @@ def probe(path: Path | str) -> MediaInfo:
             if stream is not None and stream.duration and stream.time_base:
                 durations.append(float(stream.duration * stream.time_base))
         duration = max(durations) if durations else 0.0
-        info: dict = {"path": path, "duration_seconds": duration, "has_video": video is not None,
-                      "has_audio": audio is not None}
+        info: dict = {
+            "path": path,
+            "duration_seconds": duration,
+            "has_video": video is not None,
+            "has_audio": audio is not None,
+        }
         if video is not None:
             rotation = 0
             try:
@@ -79,15 +83,18 @@ def probe(path: Path | str) -> MediaInfo:
             width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
             rate = float(video.average_rate or video.guessed_rate or 0)
             frames = video.frames or int(round(duration * rate))
-            info.update(width=width, height=height, rotation_degrees=rotation, frame_rate=rate,
-                        num_video_frames=frames)
+            info.update(width=width, height=height, rotation_degrees=rotation, frame_rate=rate, num_video_frames=frames)
         if audio is not None:
             rate = int(audio.rate or audio.codec_context.sample_rate or 0)
             if rate <= 0:
                 raise MediaError(f"the audio stream of {path.name} has no sample rate")
             layout = audio.layout
-            info.update(sample_rate=rate, num_channels=len(layout.channels), channel_layout=layout.name,
-                        num_audio_samples=int(round(duration * rate)))
+            info.update(
+                sample_rate=rate,
+                num_channels=len(layout.channels),
+                channel_layout=layout.name,
+                num_audio_samples=int(round(duration * rate)),
+            )
     return MediaInfo(**info)
 
 

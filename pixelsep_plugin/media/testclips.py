@@ -48,12 +48,14 @@ def make_test_clip(
     with_audio: bool = True,
     keyframe_interval: int | None = None,
     audio: np.ndarray | None = None,
+    grain: float = 0.0,
 ) -> Path:
     """Write a clip; the container and codecs follow the extension (h264 + AAC, or VP9 + Opus for .webm).
 
     rotation_degrees: counter-clockwise display rotation stored as metadata (the pixels are coded
     unrotated: a player shows them rotated). keyframe_interval: GOP length in frames (x264's own
     default when None). audio: float32 (channels, n) at ``sample_rate`` instead of the tones.
+    grain: standard deviation (8-bit levels) of per-frame noise, for a bitrate like real footage's.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -71,8 +73,11 @@ def make_test_clip(
             if with_video:
                 vstream = out.add_stream(VIDEO_CODECS[suffix], rate=fps)
                 vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
-                options = {"preset": "veryfast", "crf": "23"} if suffix != ".webm" else {
-                    "deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0"}
+                options = (
+                    {"preset": "veryfast", "crf": "23"}
+                    if suffix != ".webm"
+                    else {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0"}
+                )
                 if keyframe_interval:
                     options["g"] = str(keyframe_interval)
                     options["keyint_min"] = str(keyframe_interval)
@@ -85,6 +90,8 @@ def make_test_clip(
                 astream = out.add_stream(AUDIO_CODECS[suffix], rate=sample_rate, layout=layout)
             if vstream is not None:
                 background = _background(width, height)
+                rng = np.random.default_rng(0)
+                noise = [rng.normal(0.0, grain, (height, width, 1)).astype(np.int16) for _ in range(7 if grain else 0)]
                 rect_w, rect_h = max(4, width // 6), max(4, height // 3)
                 for i in range(int(round(seconds * fps))):
                     image = background.copy()
@@ -94,6 +101,8 @@ def make_test_clip(
                     right_x = 5 * width // 6 - rect_w // 2
                     image[top : top + rect_h, left_x : left_x + rect_w] = (220, 30, 30)
                     image[top - bob * 2 : top - bob * 2 + rect_h, right_x : right_x + rect_w] = (30, 60, 220)
+                    if noise:
+                        image = (image + noise[i % len(noise)]).clip(0, 255).astype(np.uint8)
                     frame = av.VideoFrame.from_ndarray(image, format="rgb24")
                     frame.pts = i
                     for packet in vstream.encode(frame):

@@ -8,6 +8,14 @@ from pixelsep_plugin.nets.unet import AudioUNet
 from pixelsep_plugin.nets.video import VideoNet, pool_clip
 
 __all__ = [
-    "NET_BUILDERS", "AudioUNet", "DilatedResNet18", "PixelPlayer", "Synthesizer", "TorchFrontEnd", "VideoNet",
-    "build_pixelplayer", "load_imagenet_weights", "pool_clip",
+    "NET_BUILDERS",
+    "AudioUNet",
+    "DilatedResNet18",
+    "PixelPlayer",
+    "Synthesizer",
+    "TorchFrontEnd",
+    "VideoNet",
+    "build_pixelplayer",
+    "load_imagenet_weights",
+    "pool_clip",
 ]

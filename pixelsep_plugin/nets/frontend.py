@@ -24,8 +24,13 @@ class TorchFrontEnd(nn.Module):
     def linear_spectrogram(self, waveform: torch.Tensor) -> torch.Tensor:
         """Complex STFT (N, n_fft // 2 + 1, T)."""
         return torch.stft(
-            waveform, self.cfg.n_fft, self.cfg.hop_length, window=self.window, center=True,
-            pad_mode="constant", return_complex=True,
+            waveform,
+            self.cfg.n_fft,
+            self.cfg.hop_length,
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
         )
 
     def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -75,7 +75,9 @@ def load_imagenet_weights(trunk: DilatedResNet18, path: Path | str) -> None:
     missing = sorted(set(own) - set(state))
     extra = sorted(set(state) - set(own))
     if missing or extra:
-        raise ModelError(f"{Path(path).name} is not a ResNet-18 state dict (missing {missing[:3]}, unexpected {extra[:3]})")
+        raise ModelError(
+            f"{Path(path).name} is not a ResNet-18 state dict (missing {missing[:3]}, unexpected {extra[:3]})"
+        )
     for name, value in state.items():
         if value.shape != own[name].shape:
             raise ModelError(

@@ -23,8 +23,11 @@ class _Level(nn.Module):
         self.down = nn.Sequential(*down)
         up_in = inner if sub is None else inner * 2
         up_out = out_channels if self.outermost else outer
-        up = [nn.ReLU(inplace=False), nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-              nn.Conv2d(up_in, up_out, 3, 1, 1, bias=self.outermost)]
+        up = [
+            nn.ReLU(inplace=False),
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(up_in, up_out, 3, 1, 1, bias=self.outermost),
+        ]
         if not self.outermost:
             up.append(nn.BatchNorm2d(up_out))
         self.up = nn.Sequential(*up)

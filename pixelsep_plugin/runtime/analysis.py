@@ -196,7 +196,9 @@ def run_analysis(
         for block in media.iter_analysis_audio(clip, sample_rate=front.sample_rate):
             analysis_samples += block.shape[-1]
             if progress is not None:
-                progress("audio", min(analysis_samples / front.sample_rate, info.duration_seconds), info.duration_seconds)
+                progress(
+                    "audio", min(analysis_samples / front.sample_rate, info.duration_seconds), info.duration_seconds
+                )
             yield block
 
     for frames in iter_stft_frames(stft, analysis_blocks()):
@@ -241,7 +243,12 @@ def run_analysis(
         "window_starts": np.asarray(starts, dtype=np.int64),
         "frame_times": np.asarray(frame_times, dtype=np.float64),
     }
-    arrays = {"audio": audio_desc, "components": components_desc, "log_magnitude": logmag_desc, "features": features_desc}
+    arrays = {
+        "audio": audio_desc,
+        "components": components_desc,
+        "log_magnitude": logmag_desc,
+        "features": features_desc,
+    }
     for name, values in small.items():
         writer = ArrayWriter(folder, f"{name}.{values.dtype.name}", values.dtype.str, values.shape[1:])
         writer.append(values)

@@ -38,6 +38,9 @@ def energy_map(analysis: Analysis, package: ModelPackage, time_seconds: float) -
     return share.reshape(h, w).astype(np.float32)
 
 
+MIN_SPAN = 0.1
+
+
 def overlay(frame_rgb: np.ndarray, energy: np.ndarray, opacity: float = 0.6) -> np.ndarray:
     """Blend an energy map (h, w) in [0, 1], upsampled bilinearly, over a frame (H, W, 3) uint8."""
     height, width = frame_rgb.shape[:2]
@@ -50,8 +53,10 @@ def overlay(frame_rgb: np.ndarray, energy: np.ndarray, opacity: float = 0.6) -> 
     up = (energy[y0][:, x0] * (1 - ax) + energy[y0][:, x1] * ax) * (1 - ay) + (
         energy[y1][:, x0] * (1 - ax) + energy[y1][:, x1] * ax
     ) * ay
-    span = float(up.max() - up.min())
-    level = (up - up.min()) / span if span > 1e-12 else np.zeros_like(up)
+    # Stretch the map's own range, but never more than a 0.1 span of energy share, so that a flat
+    # map (an untrained model, silence) stays flat instead of showing its noise as structure.
+    span = max(float(up.max() - up.min()), MIN_SPAN)
+    level = (up - up.min()) / span
     colour = _heat_colours(level)
     alpha = (opacity * level)[..., None]
     return (frame_rgb * (1 - alpha) + colour * alpha).clip(0, 255).astype(np.uint8)

@@ -39,7 +39,9 @@ class Box:
 
     def __post_init__(self) -> None:
         if self.x1 <= self.x0 or self.y1 <= self.y0:
-            raise InputError(f"box {self.x0:g},{self.y0:g},{self.x1:g},{self.y1:g} is empty: give X0,Y0,X1,Y1 with X0<X1, Y0<Y1")
+            raise InputError(
+                f"box {self.x0:g},{self.y0:g},{self.x1:g},{self.y1:g} is empty: give X0,Y0,X1,Y1 with X0<X1, Y0<Y1"
+            )
 
 
 Part = Point | Box
@@ -168,7 +170,12 @@ def track_part(
                     rr, cc = r + dr, c + dc
                     # a box must stay whole inside the frame
                     if isinstance(part, Box):
-                        if rr - half[0] < 0 or cc - half[1] < 0 or rr - half[0] + span[0] > h or cc - half[1] + span[1] > w:
+                        if (
+                            rr - half[0] < 0
+                            or cc - half[1] < 0
+                            or rr - half[0] + span[0] > h
+                            or cc - half[1] + span[1] > w
+                        ):
                             continue
                     elif not (0 <= rr < h and 0 <= cc < w):
                         continue
@@ -184,7 +191,11 @@ def track_part(
 
 
 def window_vectors(
-    frame_vectors: np.ndarray, frame_times: np.ndarray, window_starts: np.ndarray, window_columns: int, column_seconds: float
+    frame_vectors: np.ndarray,
+    frame_times: np.ndarray,
+    window_starts: np.ndarray,
+    window_columns: int,
+    column_seconds: float,
 ) -> np.ndarray:
     """Per-window K-vectors: the max over the sampled frames inside each window (nearest frame if none).
 

@@ -24,8 +24,10 @@ STFT frames, so memory does not depend on the clip's length.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import os
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,7 +102,11 @@ class Separation:
                 [
                     window_vectors(
                         track_part(
-                            part, analysis.features, analysis.frame_times, analysis.width, analysis.height,
+                            part,
+                            analysis.features,
+                            analysis.frame_times,
+                            analysis.width,
+                            analysis.height,
                             search_radius_cells,
                         ),
                         analysis.frame_times,
@@ -169,23 +175,40 @@ class Separation:
             out[:, self._num_low :] = time_map(top, axis=1)[:, None, :]
         return out
 
-    def iter_blocks(self, block_frames: int = 256, residual: bool = True) -> Iterator[StemBlock]:
-        """Render stems (and the residual) block by block, in order, covering every sample once."""
-        audio = self.analysis.audio  # (channels, samples)
+    def _render_block(self, a: int, b: int, j0: int, j1: int, masks: np.ndarray, residual: bool) -> StemBlock:
+        """STFT of the samples around ``[a, b)``, masked per source, and back (runs in a worker thread)."""
+        audio, length = self.analysis.audio, self.num_samples
+        first, stop = self.stft.frame_span(j0, j1)
+        segment = np.ascontiguousarray(audio[:, max(0, first) : min(length, stop)])
+        spec = self.stft.frames(segment, j0, j1, offset=max(0, first), length=length)
+        stems = np.stack([self.stft.overlap_add(spec * m, j0, a, b, length) for m in masks])
+        rest = None
+        if residual:
+            rest = self.stft.overlap_add(spec * (1.0 - masks.sum(axis=0)), j0, a, b, length)
+        return StemBlock(a, stems, rest)
+
+    def iter_blocks(
+        self, block_frames: int = 256, residual: bool = True, threads: int | None = None
+    ) -> Iterator[StemBlock]:
+        """Render stems (and the residual) block by block, in order, covering every sample once.
+
+        Masks are made here while ``threads`` workers (default: all cores) run the FFTs of earlier
+        blocks; at most ``threads + 1`` blocks are in flight, so memory stays bounded.
+        """
         length = self.num_samples
         block_samples = block_frames * self.stft.hop_length
-        for a in range(0, length, block_samples):
-            b = min(length, a + block_samples)
-            j0, j1 = self.stft.frames_touching(a, b, length)
-            first, stop = self.stft.frame_span(j0, j1)
-            segment = np.ascontiguousarray(audio[:, max(0, first) : min(length, stop)])
-            spec = self.stft.frames(segment, j0, j1, offset=max(0, first), length=length)
-            masks = self.source_masks(j0, j1)  # (S, F, frames)
-            stems = np.stack([self.stft.overlap_add(spec * m, j0, a, b, length) for m in masks])
-            rest = None
-            if residual:
-                rest = self.stft.overlap_add(spec * (1.0 - masks.sum(axis=0)), j0, a, b, length)
-            yield StemBlock(a, stems, rest)
+        workers = max(1, threads or os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: deque = deque()
+            for a in range(0, length, block_samples):
+                b = min(length, a + block_samples)
+                j0, j1 = self.stft.frames_touching(a, b, length)
+                masks = self.source_masks(j0, j1)  # (S, F, frames)
+                pending.append(pool.submit(self._render_block, a, b, j0, j1, masks, residual))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
 
     def render(self, residual: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Whole stems float32 (sources, channels, samples) and residual (channels, samples)."""

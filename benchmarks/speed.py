@@ -142,10 +142,10 @@ def main(argv=None) -> int:
     clips_dir = HERE / ".clips"
     seconds = int(args.seconds)
     clips = [
-        # film-grain noise gives a bitrate like real 1080p footage (about 10 Mbit/s); x264's default GOP
-        make_clip(clips_dir / f"hd-{seconds}s-grain-gop250.mp4", args.seconds, None, grain=4.0),
+        # film-grain noise gives a bitrate like real 1080p camera footage; x264's default GOP
+        make_clip(clips_dir / f"hd-{seconds}s-grain-gop250.mp4", args.seconds, None, grain=6.0),
         # the same with one keyframe per second (common for camera and streaming footage)
-        make_clip(clips_dir / f"hd-{seconds}s-grain-gop30.mp4", args.seconds, 30, grain=4.0),
+        make_clip(clips_dir / f"hd-{seconds}s-grain-gop30.mp4", args.seconds, 30, grain=6.0),
         # flat synthetic picture (a very low bitrate): decoding is cheapest
         make_clip(clips_dir / f"hd-{seconds}s-flat-gop250.mp4", args.seconds, None, grain=0.0),
     ]

@@ -149,3 +149,18 @@ def test_the_source_clip_is_never_overwritten(small_model, clip_factory, tmp_pat
     )
     assert code == 0, err
     assert clip.read_bytes() == before
+
+
+def test_no_cache_keeps_nothing(small_model, clip_factory, tmp_path, capsys):
+    import gc
+
+    clip = clip_factory("plain.mp4")
+    cache = tmp_path / "cache"
+    code, out, err = run(
+        capsys, "separate", clip, "--at", "10,10", "-o", tmp_path / "o", "--model", small_model,
+        "--cache-dir", cache, "--no-cache", "-q",
+    )
+    assert code == 0, err
+    gc.collect()
+    assert list(cache.iterdir()) == []
+    assert (tmp_path / "o" / "plain.source1.wav").is_file()

@@ -74,8 +74,8 @@ def test_rotation_metadata_is_honoured(clip_factory, rotation):
     full = media.read_frame(clip, 0.0)
     assert full.shape[:2] == (info.height, info.width)
     x, y = _red_centre(full)
-    # coded: red at the left; rotated counter-clockwise by 90 it is at the bottom, by 180 at the right
-    expected = {90: lambda: y > 2 / 3, 180: lambda: x > 2 / 3, 270: lambda: y < 1 / 3}[rotation]
+    # coded: red at the left; turned clockwise by 90 for display it is at the top, by 180 at the right
+    expected = {90: lambda: y < 1 / 3, 180: lambda: x > 2 / 3, 270: lambda: y > 2 / 3}[rotation]
     assert expected(), (x, y)
 
 

@@ -91,32 +91,34 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _separator(args):
+def _probe_clip(clip: Path) -> media.MediaInfo:
+    """The clip's streams; a clip without sound or picture is refused here, before any model loads."""
+    info = media.probe(clip)
+    media.require_audio(info)
+    media.require_video(info)
+    return info
+
+
+def _load_and_analyse(args):
+    """Load the model (warning when it is untrained) and analyse the clip: (separator, analysis)."""
     from pixelsep_plugin.api import Separator
 
-    return Separator(args.model, threads=args.threads, cache_root=args.cache_dir, use_cache=not args.no_cache)
-
-
-def _analyse(separator, clip: Path, quiet: bool):
-    bar = ProgressBar("analysing", enabled=not quiet)
-    started = time.perf_counter()
-    try:
-        analysis, cached = separator.analyze(clip, progress=bar.update)
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - started
-    note = "from cache" if cached else f"in {seconds:.1f} s"
-    print(f"analysis of {clip.name} ({analysis.duration_seconds:.1f} s) {note}")
-    return analysis
-
-
-def _untrained_warning(separator) -> None:
+    separator = Separator(args.model, threads=args.threads, cache_root=args.cache_dir, use_cache=not args.no_cache)
     if not separator.package.trained:
         print(
             f"warning: model {separator.package.model_id} is UNTRAINED (random weights): the stems show the "
             "pipeline working, not a real separation",
             file=sys.stderr,
         )
+    bar = ProgressBar("analysing", enabled=not args.quiet)
+    started = time.perf_counter()
+    try:
+        analysis, cached = separator.analyze(args.clip, progress=bar.update)
+    finally:
+        bar.close()
+    note = "from cache" if cached else f"in {time.perf_counter() - started:.1f} s"
+    print(f"analysis of {args.clip.name} ({analysis.duration_seconds:.1f} s) {note}")
+    return separator, analysis
 
 
 def cmd_info(args) -> int:
@@ -143,26 +145,18 @@ def cmd_info(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    info = media.probe(args.clip)
-    media.require_audio(info)
-    media.require_video(info)
-    separator = _separator(args)
-    _untrained_warning(separator)
-    _analyse(separator, args.clip, args.quiet)
+    _probe_clip(args.clip)
+    _load_and_analyse(args)
     return 0
 
 
 def cmd_separate(args) -> int:
     from pixelsep_plugin.api import write_stems
 
-    info = media.probe(args.clip)
-    media.require_audio(info)
-    media.require_video(info)
+    info = _probe_clip(args.clip)
     sources = build_sources(getattr(args, "specs", None) or [])
     check_sources(sources, info)
-    separator = _separator(args)
-    _untrained_warning(separator)
-    analysis = _analyse(separator, args.clip, args.quiet)
+    separator, analysis = _load_and_analyse(args)
     started = time.perf_counter()
     separation = separator.separate(analysis, sources, high_band=args.high_band)
     bar = ProgressBar("writing", enabled=not args.quiet)
@@ -193,16 +187,12 @@ def cmd_separate(args) -> int:
 def cmd_heatmap(args) -> int:
     from pixelsep_plugin.runtime.heatmap import overlay
 
-    info = media.probe(args.clip)
-    media.require_audio(info)
-    media.require_video(info)
+    info = _probe_clip(args.clip)
     if not 0 <= args.time <= info.duration_seconds:
         raise InputError(f"time {args.time:g} s is outside the clip: it lasts {info.duration_seconds:.2f} s")
     if args.out.suffix.lower() != ".png":
         raise InputError(f"heatmap output must be a .png file, not {args.out.name}")
-    separator = _separator(args)
-    _untrained_warning(separator)
-    analysis = _analyse(separator, args.clip, args.quiet)
+    separator, analysis = _load_and_analyse(args)
     energy = separator.energy_map(analysis, args.time)
     frame = media.read_frame(args.clip, args.time)
     media.write_png(args.out, overlay(frame, energy))

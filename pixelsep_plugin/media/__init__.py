@@ -1,4 +1,9 @@
-"""Media through PyAV: the one place for decoding, encoding, sample rates and frame times."""
+"""Media through PyAV: the one place for decoding, encoding, sample rates and time bases.
+
+- :mod:`.probe`: what a file holds (:class:`MediaInfo`), display size and rotation.
+- :mod:`.decode`: streamed native and analysis audio, sampled display-oriented video frames.
+- :mod:`.encode`: atomic audio/PNG writing and synthetic test clips.
+"""
 
 import av as _av
 
@@ -14,12 +19,19 @@ from pixelsep_plugin.media.decode import (
     read_frame,
     read_png,
 )
-from pixelsep_plugin.media.encode import AudioWriter, write_audio, write_png
+from pixelsep_plugin.media.encode import (
+    AudioWriter,
+    default_layout,
+    make_test_clip,
+    tone_pair,
+    write_audio,
+    write_png,
+)
 from pixelsep_plugin.media.probe import MediaInfo, probe, require_audio, require_video
-from pixelsep_plugin.media.testclips import make_test_clip
 
 
 def av_version() -> str:
+    """The installed PyAV version, e.g. "18.1.0"."""
     return _av.__version__
 
 
@@ -28,6 +40,7 @@ __all__ = [
     "MediaError",
     "MediaInfo",
     "av_version",
+    "default_layout",
     "frame_size_for",
     "iter_analysis_audio",
     "iter_audio_blocks",
@@ -41,6 +54,7 @@ __all__ = [
     "read_png",
     "require_audio",
     "require_video",
+    "tone_pair",
     "write_audio",
     "write_png",
 ]

@@ -2,14 +2,15 @@
 
 from pixelsep_plugin.nets.builders import NET_BUILDERS, PixelPlayer, build_pixelplayer
 from pixelsep_plugin.nets.frontend import TorchFrontEnd
-from pixelsep_plugin.nets.resnet import DilatedResNet18, load_imagenet_weights
+from pixelsep_plugin.nets.resnet import BasicBlock, DilatedResNet18, load_imagenet_weights
 from pixelsep_plugin.nets.synthesizer import Synthesizer
-from pixelsep_plugin.nets.unet import AudioUNet
+from pixelsep_plugin.nets.unet import AudioUNet, unet_widths
 from pixelsep_plugin.nets.video import VideoNet, pool_clip
 
 __all__ = [
     "NET_BUILDERS",
     "AudioUNet",
+    "BasicBlock",
     "DilatedResNet18",
     "PixelPlayer",
     "Synthesizer",
@@ -18,4 +19,5 @@ __all__ = [
     "build_pixelplayer",
     "load_imagenet_weights",
     "pool_clip",
+    "unet_widths",
 ]

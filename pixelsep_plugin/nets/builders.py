@@ -1,8 +1,9 @@
-"""Building the three nets from a ModelConfig (an explicit registry, name -> builder)."""
+"""Building PixelPlayer's three nets from a ModelConfig (an explicit registry, name -> builder)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import nn
@@ -12,24 +13,43 @@ from pixelsep_plugin.nets.synthesizer import Synthesizer
 from pixelsep_plugin.nets.unet import AudioUNet
 from pixelsep_plugin.nets.video import VideoNet
 
+
+def _build_video(cfg: ModelConfig) -> nn.Module:
+    return VideoNet(cfg.video_net)
+
+
+def _build_audio(cfg: ModelConfig) -> nn.Module:
+    return AudioUNet(cfg.audio_net)
+
+
+def _build_synthesizer(cfg: ModelConfig) -> nn.Module:
+    return Synthesizer(cfg.num_components)
+
+
 NET_BUILDERS: dict[str, Callable[[ModelConfig], nn.Module]] = {
-    "video": lambda cfg: VideoNet(cfg.video_net),
-    "audio": lambda cfg: AudioUNet(cfg.audio_net),
-    "synthesizer": lambda cfg: Synthesizer(cfg.num_components),
+    "video": _build_video,
+    "audio": _build_audio,
+    "synthesizer": _build_synthesizer,
 }
 
 
 class PixelPlayer(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    """The three nets of one model: ``video_net``, ``audio_net`` and ``synthesizer``.
+
+    It has no forward of its own: training and export call the nets separately (see their
+    docstrings for shapes). ``cfg`` is the configuration it was built from.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.video_net = NET_BUILDERS["video"](cfg)
-        self.audio_net = NET_BUILDERS["audio"](cfg)
-        self.synthesizer = NET_BUILDERS["synthesizer"](cfg)
+        self.video_net = cast(VideoNet, NET_BUILDERS["video"](cfg))
+        self.audio_net = cast(AudioUNet, NET_BUILDERS["audio"](cfg))
+        self.synthesizer = cast(Synthesizer, NET_BUILDERS["synthesizer"](cfg))
 
 
 def build_pixelplayer(cfg: ModelConfig, seed: int | None = None) -> PixelPlayer:
-    """The three nets; with ``seed`` their initial weights are reproducible."""
+    """The three nets with fresh weights; with ``seed`` they are reproducible (the global RNG is untouched)."""
     if seed is None:
         return PixelPlayer(cfg)
     with torch.random.fork_rng():

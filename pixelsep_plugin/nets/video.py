@@ -1,4 +1,4 @@
-"""The video net: per-pixel K-vectors (sigmoid) from RGB frames."""
+"""The video net: a K-vector in (0, 1) for every 16x16-pixel cell of a frame."""
 
 from __future__ import annotations
 
@@ -10,23 +10,42 @@ from pixelsep_plugin.nets.resnet import DilatedResNet18
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+OUTPUT_STRIDE = 16
 
 
 class VideoNet(nn.Module):
-    """frames: (N, 3, H, W) float RGB in [0, 1] -> features (N, K, ceil(H/16), ceil(W/16)) in (0, 1)."""
+    """frames (N, 3, H, W) float32 RGB in [0, 1] -> features (N, K, ceil(H / 16), ceil(W / 16)) in (0, 1).
 
-    def __init__(self, cfg: VideoNetConfig):
+    The ImageNet mean/std normalisation happens inside the net (so it is part of the exported
+    graph); then the dilated ResNet-18 trunk, a 3x3 conv (with bias) to K channels, and a sigmoid.
+    Feature ``[n, :, i, j]`` describes the pixels around ``(16 * i + 8, 16 * j + 8)``.
+    """
+
+    def __init__(self, cfg: VideoNetConfig) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        # (x - mean) / std as one multiply-add; constants, not weights (not in the state dict)
+        self.register_buffer("input_scale", 1.0 / std, persistent=False)
+        self.register_buffer("input_shift", -mean / std, persistent=False)
         self.trunk = DilatedResNet18(cfg.widths)
         self.head = nn.Conv2d(self.trunk.out_channels, cfg.num_components, 3, padding=1)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.head(self.trunk((frames - self.mean) / self.std)))
+        x = frames * self.input_scale + self.input_shift
+        return torch.sigmoid(self.head(self.trunk(x)))
 
 
 def pool_clip(features: torch.Tensor, frames_per_clip: int) -> torch.Tensor:
-    """Training pooling: (N * frames, K, h, w) -> (N, K), max over space, then over a clip's frames."""
-    spatial = torch.amax(features, dim=(2, 3))
+    """Training pooling of the video features to one K-vector per clip.
+
+    features: (N * frames_per_clip, K, h, w), the frames of clip ``n`` at rows
+    ``[n * frames_per_clip, (n + 1) * frames_per_clip)``. Max over space (h, w), then max over the
+    clip's frames. Returns (N, K).
+    """
+    if features.ndim != 4:
+        raise ValueError(f"pool_clip expects (N * frames, K, h, w) features, got shape {tuple(features.shape)}")
+    if frames_per_clip <= 0 or features.shape[0] % frames_per_clip:
+        raise ValueError(f"{features.shape[0]} feature rows are not a whole number of {frames_per_clip}-frame clips")
+    spatial = torch.amax(features, dim=(2, 3))  # (N * frames, K)
     return torch.amax(spatial.view(-1, frames_per_clip, spatial.shape[1]), dim=1)

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -41,7 +42,8 @@ FORMAT = "pixelsep-analysis"
 FORMAT_VERSION = 1
 SILENCE_LOG = float(np.log(1e-10))  # the log-magnitude of silence, used to pad short clips
 
-# progress(stage, done, total): stage is "audio" or "video"; done/total in seconds of the clip
+# progress(stage, done, total): stage is "read" (the clip's audio), "audio" (the audio net) or
+# "video" (the video net); done and total are in seconds of the clip
 Progress = Callable[[str, float, float], None]
 CancelCheck = Callable[[], bool]
 
@@ -168,8 +170,13 @@ def run_analysis(
 
     # The clip's own audio, kept so that stems never decode the clip again.
     audio_writer = ArrayWriter(folder, "audio.f32", "float32", (info.num_channels,))
+    read_samples = 0
     for block in media.iter_audio_blocks(clip):
         audio_writer.append(block.T)
+        read_samples += block.shape[-1]
+        if progress is not None:
+            done = min(read_samples / info.sample_rate, info.duration_seconds)
+            progress("read", done, info.duration_seconds)
         check_cancel()
     audio_desc = audio_writer.close()
 
@@ -210,9 +217,8 @@ def run_analysis(
     flush(force=True)
     components_desc = comp_writer.close()
     logmag_desc = logmag_writer.close()
-    order = np.argsort(starts, kind="stable")
-    if np.any(order != np.arange(len(starts))):
-        raise AssertionError("analysis windows were written out of order")
+    if starts != WindowPlan(num_columns, chunks.window_columns, chunks.overlap_columns).starts.tolist():
+        raise AssertionError("the analysis windows do not follow their plan")
 
     # Video frames -> video net.
     feature_writer: ArrayWriter | None = None
@@ -307,7 +313,8 @@ def analyze(
 ) -> tuple[Analysis, bool]:
     """Analysis of ``clip``, from the cache when a valid entry exists. Returns (analysis, from_cache).
 
-    Without ``use_cache`` the analysis goes to a fresh temporary folder that the caller owns.
+    Without ``use_cache`` the analysis goes to a temporary folder that is removed when the returned
+    :class:`Analysis` is garbage-collected (or at exit).
     """
     clip = Path(clip)
     info = media.probe(clip)
@@ -326,7 +333,9 @@ def analyze(
     try:
         run_analysis(clip, info, package, nets, work, progress, cancel, clip_sha256=digest)
         if not use_cache:
-            return Analysis.open(work, verify=False), False
+            analysis = Analysis.open(work, verify=False)
+            weakref.finalize(analysis, shutil.rmtree, work, True)
+            return analysis, False
         shutil.rmtree(entry, ignore_errors=True)
         os.replace(work, entry)
     except BaseException:

@@ -36,6 +36,8 @@ def _session(path: Path, providers: list[str], threads: int | None) -> ort.Infer
     options.intra_op_num_threads = threads or (os.cpu_count() or 1)
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Runs alternate with decoding: idle worker threads must not spin and take the decoder's cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises several private exception types

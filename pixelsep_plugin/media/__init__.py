@@ -21,13 +21,12 @@ from pixelsep_plugin.media.decode import (
 )
 from pixelsep_plugin.media.encode import (
     AudioWriter,
-    default_layout,
     make_test_clip,
     tone_pair,
     write_audio,
     write_png,
 )
-from pixelsep_plugin.media.probe import MediaInfo, probe, require_audio, require_video
+from pixelsep_plugin.media.probe import MediaInfo, default_layout, probe, require_audio, require_video
 
 
 def av_version() -> str:

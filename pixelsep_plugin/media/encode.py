@@ -23,18 +23,11 @@ import av
 import numpy as np
 
 from pixelsep_plugin.errors import InputError, MediaError
-from pixelsep_plugin.media.probe import first_line
+from pixelsep_plugin.media.probe import default_layout, first_line
 
 # suffix -> (muxer, codec, sample format the samples are handed over in)
 AUDIO_FILE_CODECS = {".wav": ("wav", "pcm_f32le", "flt"), ".flac": ("flac", "flac", "s32")}
 FLAC_SCALE = float(1 << 23)  # 24-bit FLAC: one step is 2**-23
-
-
-def default_layout(num_channels: int) -> str:
-    """FFmpeg's default layout name for a channel count: 1 mono, 2 stereo, 6 "5.1", 8 "7.1", ..."""
-    if num_channels < 1:
-        raise InputError(f"audio needs at least one channel, got {num_channels}")
-    return av.AudioLayout(f"{num_channels}c").name
 
 
 def _parse_layout(channel_layout: str) -> av.AudioLayout:
@@ -258,6 +251,8 @@ CLIP_FORMATS = {  # suffix -> (muxer, video codec, default audio codec)
     ".mkv": ("matroska", "libx264", "aac"),
     ".webm": ("webm", "libvpx-vp9", "libopus"),
 }
+# bit/s per channel for the lossy codecs (FFmpeg's AAC default, 128 kbit/s for all channels, starves 5.1)
+LOSSY_BITS_PER_CHANNEL = {"aac": 96_000, "libopus": 64_000}
 RED = (220, 30, 30)
 BLUE = (30, 60, 220)
 
@@ -452,6 +447,8 @@ def make_test_clip(
                     astream = container.add_stream(audio_codec, rate=sample_rate, layout=layout)
                     if audio_codec == "flac":
                         astream.format = "s32"  # FFmpeg then writes 24-bit FLAC
+                    elif audio_codec in LOSSY_BITS_PER_CHANNEL:
+                        astream.bit_rate = LOSSY_BITS_PER_CHANNEL[audio_codec] * len(layout.channels)
                 written = 0
                 if vstream is not None:
                     pictures = _PictureMaker(width, height, fps, grain)

@@ -14,7 +14,7 @@ import av
 import av.container
 import av.stream
 
-from pixelsep_plugin.errors import MediaError
+from pixelsep_plugin.errors import InputError, MediaError
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,10 @@ def open_input(path: Path | str) -> av.container.InputContainer:
         raise MediaError(f"{path} is a directory: give a video file")
     try:
         return av.open(str(path), mode="r")
+    except PermissionError:
+        raise MediaError(
+            f"cannot read {path.name} (permission denied): check the file's permissions"
+        ) from None
     except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as error:
         reason = getattr(error, "strerror", None) or first_line(error)
         raise MediaError(
@@ -84,6 +88,21 @@ def video_stream(container: av.container.InputContainer) -> av.video.stream.Vide
 def audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream | None:
     """The first audio stream, or None."""
     return container.streams.audio[0] if container.streams.audio else None
+
+
+def default_layout(num_channels: int) -> str:
+    """FFmpeg's default layout name for a channel count: 1 mono, 2 stereo, 6 "5.1", 8 "7.1", ..."""
+    if num_channels < 1:
+        raise InputError(f"audio needs at least one channel, got {num_channels}")
+    return av.AudioLayout(f"{num_channels}c").name
+
+
+def layout_name(layout: av.AudioLayout) -> str:
+    """FFmpeg's name for ``layout``; a layout of unnamed channels (plain WAV headers say only "2 channels")
+    is given the default layout for its channel count, as FFmpeg itself guesses."""
+    if all(channel.name == "NONE" for channel in layout.channels):
+        return default_layout(len(layout.channels))
+    return layout.name
 
 
 def clockwise_rotation(frame_rotation: float | None) -> int:
@@ -178,7 +197,7 @@ def probe(path: Path | str) -> MediaInfo:
             fields.update(
                 sample_rate=rate,
                 num_channels=len(audio.layout.channels),
-                channel_layout=audio.layout.name,
+                channel_layout=layout_name(audio.layout),
                 num_audio_samples=int(round(audio_seconds * rate)),
             )
         if video is not None:

@@ -117,6 +117,12 @@ def bench_clip(separator: Separator, clip: Path, repeat: int) -> dict:
             separation = separator.separate(analysis, source)
             return separation.render(residual=residual)
 
+        def masks_only():
+            separation = separator.separate(analysis, source)
+            return separation.source_masks(0, separation.stft.num_frames(separation.num_samples)).shape
+
+        # the click alone: tracking, per-window masks, blending, carried onto the clip's own STFT grid
+        out["query_masks_seconds"], _ = best_of(repeat, masks_only)
         out["query_stem_seconds"], (stems, _) = best_of(repeat, lambda: query(False))
         out["query_stem_and_residual_seconds"], _ = best_of(repeat, lambda: query(True))
         out["stem_shape"] = list(stems.shape)

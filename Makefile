@@ -11,17 +11,22 @@ MODEL := models/small-untrained
 
 .PHONY: demo test setup system-deps model clean-venv bench
 
-# Debian packages: python3-venv for the virtual environment (the only one needed so far).
+# Debian packages: python3-venv for the virtual environment; the General MIDI SoundFont and the
+# emoji font that the synthetic performance generator (training data, tests) draws on.
+SYSTEM_PACKAGES := python3-venv fluid-soundfont-gm fonts-noto-color-emoji
 system-deps:
-	@if ! $(PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1; then \
-		$(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv; fi
+	@if ! $(PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1 \
+		|| [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] \
+		|| [ ! -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y $(SYSTEM_PACKAGES); fi
 
 $(BIN)/python: | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+$(VENV)/.installed: pyproject.toml | $(BIN)/python system-deps
+	$(BIN)/python -m pip install --quiet -e ".[train,eval,dev]"
+	$(BIN)/python -m pip install --quiet --no-deps "tinysoundfont==0.3.7"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -45,3 +45,11 @@ def clip_factory(tmp_path_factory):
         return made[name]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory) -> dict[str, Path]:
+    """Synthetic flute and drum clips: 8 training solos, 4 validation solos, one test duet."""
+    from synth_fixtures import make_tiny_world
+
+    return make_tiny_world(tmp_path_factory.mktemp("tiny-world"))

@@ -1,4 +1,4 @@
-"""The ``pixelsep`` command: analyze, separate, heatmap, info.
+"""The ``pixelsep`` command: analyze, separate, heatmap, info, synth, train, eval.
 
 ``get_parser()`` builds the parser and ``main(argv)`` runs a command in-process and returns the exit
 status (0 ok, 1 a problem with the input or environment, 2 bad usage). Problems are reported as one
@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from host_bridge.cli import evaluate, synth, train
 from host_bridge.cli.progress import ProgressBar
 from host_bridge.cli.sources import SourceSpec, build_sources, check_sources
 from pixelsep_plugin import __version__, media
@@ -47,6 +48,10 @@ def get_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="show the model, the runtime and its providers")
     info.add_argument("--model", help="model folder or id")
+
+    synth.add_parser(commands)
+    train.add_parser(commands)
+    evaluate.add_parser(commands)
 
     analyze = commands.add_parser("analyze", help="analyse a clip once (later clicks are instant)")
     analyze.add_argument("clip", type=Path)
@@ -200,7 +205,15 @@ def cmd_heatmap(args) -> int:
     return 0
 
 
-COMMANDS = {"info": cmd_info, "analyze": cmd_analyze, "separate": cmd_separate, "heatmap": cmd_heatmap}
+COMMANDS = {
+    "info": cmd_info,
+    "analyze": cmd_analyze,
+    "separate": cmd_separate,
+    "heatmap": cmd_heatmap,
+    "synth": synth.run,
+    "train": train.run,
+    "eval": evaluate.run,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from pixelsep_plugin.media.encode import (
     make_test_clip,
     tone_pair,
     write_audio,
+    write_clip,
     write_png,
 )
 from pixelsep_plugin.media.probe import MediaInfo, default_layout, probe, require_audio, require_video
@@ -55,5 +56,6 @@ __all__ = [
     "require_video",
     "tone_pair",
     "write_audio",
+    "write_clip",
     "write_png",
 ]

@@ -15,7 +15,7 @@ Audio files:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -430,20 +430,72 @@ def make_test_clip(
             f"audio must be ({len(layout.channels)}, n) for {channel_layout!r}, got {audio.shape}"
         )
     num_frames = int(round(seconds * fps))
+    pictures = _PictureMaker(width, height, fps, grain) if with_video else None
+    frames = (pictures.frame(index) for index in range(num_frames)) if pictures is not None else None
+    return write_clip(
+        path,
+        frames,
+        fps=fps,
+        width=width,
+        height=height,
+        audio=audio if with_audio else None,
+        sample_rate=sample_rate,
+        channel_layout=channel_layout,
+        rotation_degrees=rotation_degrees,
+        keyframe_interval=keyframe_interval,
+        audio_codec=audio_codec,
+    )
+
+
+def write_clip(
+    path: Path | str,
+    frames: Iterable[np.ndarray | av.VideoFrame] | None,
+    fps: int,
+    width: int,
+    height: int,
+    audio: np.ndarray | None,
+    sample_rate: int = 44100,
+    channel_layout: str = "stereo",
+    rotation_degrees: int = 0,
+    keyframe_interval: int | None = None,
+    audio_codec: str | None = None,
+    crf: int | None = None,
+) -> Path:
+    """Encode ``frames`` (RGB uint8 (height, width, 3) arrays or yuv420p VideoFrames) and ``audio``.
+
+    The container and codecs follow the suffix as in :func:`make_test_clip`; ``audio`` is float32
+    (channels, n) at ``sample_rate``, or None for a clip without an audio stream;
+    ``frames`` None writes audio only. Audio is interleaved with the video frame by frame. ``crf``
+    overrides the H.264/VP9 quality. Written atomically. Returns ``path``.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in CLIP_FORMATS:
+        raise InputError(f"clips are written as .mp4, .mov, .mkv or .webm, not {path.name}")
+    muxer, video_codec, default_audio_codec = CLIP_FORMATS[suffix]
+    audio_codec = audio_codec or default_audio_codec
+    layout = _parse_layout(channel_layout)
+    if audio is not None:
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 2 or audio.shape[0] != len(layout.channels):
+            raise InputError(f"audio must be ({len(layout.channels)}, n) for {channel_layout!r}, got {audio.shape}")
     with atomic_destination(path) as temp:
         try:
             with av.open(str(temp), mode="w", format=muxer) as container:
                 vstream = astream = None
-                if with_video:
+                if frames is not None:
                     vstream = container.add_stream(video_codec, rate=fps)
                     vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
-                    vstream.options = _video_options(video_codec, keyframe_interval)
+                    options = _video_options(video_codec, keyframe_interval)
+                    if crf is not None:
+                        options["crf"] = str(crf)
+                    vstream.options = options
                     # PyAV's default (SLICE) makes x264 cut every frame into slices; x264's own default
                     # (frame threads, one slice per frame) is what real footage looks like to a decoder.
                     vstream.thread_type = "FRAME"
                     if rotation_degrees:  # PyAV takes counter-clockwise degrees
                         vstream.set_display_rotation(-rotation_degrees)
-                if with_audio:
+                if audio is not None:
                     astream = container.add_stream(audio_codec, rate=sample_rate, layout=layout)
                     if audio_codec == "flac":
                         astream.format = "s32"  # FFmpeg then writes 24-bit FLAC
@@ -451,11 +503,13 @@ def make_test_clip(
                         astream.bit_rate = LOSSY_BITS_PER_CHANNEL[audio_codec] * len(layout.channels)
                 written = 0
                 if vstream is not None:
-                    pictures = _PictureMaker(width, height, fps, grain)
-                    for index in range(num_frames):
-                        frame = pictures.frame(index)
-                        frame.pts = index
-                        for packet in vstream.encode(frame):
+                    for index, picture in enumerate(frames):
+                        if isinstance(picture, np.ndarray):
+                            if picture.shape != (height, width, 3):
+                                raise InputError(f"frame {index} is {picture.shape}, not ({height}, {width}, 3)")
+                            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")
+                        picture.pts = index
+                        for packet in vstream.encode(picture):
                             container.mux(packet)
                         if astream is not None:  # interleave: audio up to the end of this frame
                             upto = min(audio.shape[1], int(round((index + 1) * sample_rate / fps)))

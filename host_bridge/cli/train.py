@@ -1,0 +1,68 @@
+"""``pixelsep train``: mix-and-separate training from a config file; resumes a run that exists."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from host_bridge.cli.progress import ProgressBar
+from pixelsep_plugin.errors import InputError
+
+
+def add_parser(commands) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train a model on folders of clips (needs the [train] extra: torch)",
+        description=(
+            "Trains the run described by CONFIG (.toml or .json; see docs/training.md), resuming from "
+            "its checkpoint when the run folder has one, and writes the model package RUN_DIR/model "
+            "when the last step is done. Several processes: torchrun --nproc_per_node N -m "
+            "pixelsep_plugin.train CONFIG."
+        ),
+    )
+    train.add_argument("config", type=Path)
+    train.add_argument("--steps", type=int, help="stop after this step (a later run resumes)")
+    train.add_argument("--run-dir", help="override the config's run_dir")
+    train.add_argument("--export", type=Path, metavar="DIR", help="only write the run's checkpoint as a model package to DIR")
+    train.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise InputError("training needs torch: pip install 'pixelsep[train]'") from None
+    from pixelsep_plugin.train.config import load_train_config
+    from pixelsep_plugin.train.loop import CHECKPOINT, export_run, train
+
+    if not args.config.is_file():
+        raise InputError(f"config {args.config} not found")
+    try:
+        cfg = load_train_config(args.config, run_dir=args.run_dir)
+    except (ValueError, KeyError) as error:
+        raise InputError(f"{args.config.name}: {error}") from None
+    if args.export:
+        if not (Path(cfg.run_dir) / CHECKPOINT).is_file():
+            raise InputError(f"{cfg.run_dir} has no checkpoint to export")
+        print(f"model package: {export_run(cfg.run_dir, args.export)}")
+        return 0
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    bar = ProgressBar("train", enabled=not args.quiet and rank0)
+
+    def progress(step: int, total: int, record: dict) -> None:
+        if record.get("stage") == "decode":
+            bar.update("decode", record["done"], record["total"])
+        else:
+            bar.update("step", step, total)
+
+    try:
+        run_dir = train(cfg, steps=args.steps, progress=progress)
+    except (ValueError, FileNotFoundError) as error:
+        raise InputError(str(error)) from None
+    finally:
+        bar.close()
+    if rank0:
+        print(f"run: {run_dir} (log: {run_dir / 'log.jsonl'})")
+        if (run_dir / "model" / "manifest.json").is_file():
+            print(f"model package: {run_dir / 'model'}")
+    return 0

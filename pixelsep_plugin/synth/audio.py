@@ -1,0 +1,220 @@
+"""Rendering a performer's sound: note events from a melody or a rhythm, a SoundFont, a room.
+
+A :class:`Performance` is what one performer plays in a clip: timed note events (seconds, MIDI
+pitch, velocity, length). :func:`render` turns it into stereo float32 at the clip's rate with
+tinysoundfont, then runs it through a pedalboard chain (reverb, EQ, sometimes compression) drawn
+for that performer, so the model never learns one dry rendering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pixelsep_plugin.synth.instruments import DEFAULT_SOUNDFONT, Instrument
+from pixelsep_plugin.synth.melodies import Melody, fit_range
+
+RENDER_BLOCK = 512
+
+
+@dataclass(frozen=True)
+class NoteEvent:
+    start: float  # seconds
+    pitch: int
+    velocity: int
+    length: float  # seconds
+
+
+@dataclass
+class Performance:
+    instrument: Instrument
+    melody_id: str
+    tempo_bpm: float
+    events: list[NoteEvent]
+    settings: dict = field(default_factory=dict)
+
+
+def _rests(rng: np.random.Generator, duration: float) -> list[tuple[float, float]]:
+    """A few silent stretches (start, length) in seconds, so a performer is not always playing."""
+    count = int(rng.integers(0, 3))
+    return sorted((float(rng.uniform(0.5, duration - 1.0)), float(rng.uniform(0.4, 2.0))) for _ in range(count))
+
+
+def plan_melody(
+    instrument: Instrument, melody: Melody, duration: float, rng: np.random.Generator
+) -> Performance:
+    """Notes of ``melody`` transposed into the instrument's range, from a random place, at a random
+    tempo, articulation and dynamic shape, with rests, filling ``duration`` seconds (looping)."""
+    tempo = float(rng.uniform(60, 150))
+    beat = 60.0 / tempo
+    articulation = str(rng.choice(["legato", "normal", "staccato"], p=[0.35, 0.45, 0.2]))
+    hold = {"legato": 0.98, "normal": 0.85, "staccato": 0.45}[articulation]
+    pitches = fit_range(np.array([n.pitch for n in melody.notes]), instrument.low, instrument.high, rng)
+    base = float(rng.uniform(50, 112))
+    slope = float(rng.uniform(-30, 30))  # crescendo or diminuendo over the clip
+    rests = _rests(rng, duration)
+    events: list[NoteEvent] = []
+    first = int(rng.integers(0, max(1, len(melody.notes) - 8)))
+    t = float(rng.uniform(0.0, 0.8))
+    offset_beats = melody.notes[first].onset
+    index = first
+    while t < duration:
+        note = melody.notes[index]
+        start = t + (note.onset - offset_beats) * beat
+        if start >= duration:
+            break
+        for rest_start, rest_length in rests:
+            if rest_start <= start < rest_start + rest_length:
+                break
+        else:
+            if rng.random() > 0.06:  # an occasional dropped note
+                velocity = base + slope * start / duration + rng.normal(0, 8)
+                events.append(
+                    NoteEvent(start, int(pitches[index]), int(np.clip(velocity, 20, 127)), note.length * beat * hold)
+                )
+        index += 1
+        if index == len(melody.notes):  # loop after a breath
+            t = start + note.length * beat + float(rng.uniform(0.3, 1.2))
+            offset_beats = melody.notes[0].onset
+            index = 0
+    settings = {"articulation": articulation, "base_velocity": round(base, 1), "velocity_slope": round(slope, 1)}
+    return Performance(instrument, melody.id, tempo, events, settings)
+
+
+def plan_rhythm(instrument: Instrument, seed_id: str, duration: float, rng: np.random.Generator) -> Performance:
+    """A percussion part: a repeating 1-bar pattern of 8 or 16 steps with accents, fills and rests."""
+    tempo = float(rng.uniform(70, 150))
+    steps = int(rng.choice([8, 16]))
+    step_seconds = 4 * 60.0 / tempo / steps
+    notes = np.array(instrument.drum_notes)
+    weights = np.linspace(2.0, 1.0, len(notes))
+    weights /= weights.sum()
+    pattern = []
+    for step in range(steps):
+        density = 0.85 if step % (steps // 4) == 0 else 0.45
+        if rng.random() < density:
+            pattern.append((step, int(rng.choice(notes, p=weights))))
+    if not pattern:
+        pattern.append((0, int(notes[0])))
+    base = float(rng.uniform(55, 115))
+    rests = _rests(rng, duration)
+    events: list[NoteEvent] = []
+    bar = 0
+    t0 = float(rng.uniform(0.0, 0.8))
+    while True:
+        bar_start = t0 + bar * steps * step_seconds
+        if bar_start >= duration:
+            break
+        fill = rng.random() < 0.2
+        for step, note in pattern if not fill else [(s, int(rng.choice(notes))) for s in range(steps) if rng.random() < 0.7]:
+            start = bar_start + step * step_seconds + rng.normal(0, 0.004)
+            if not 0 <= start < duration or any(a <= start < a + b for a, b in rests):
+                continue
+            accent = 18 if step % (steps // 4) == 0 else 0
+            velocity = int(np.clip(base + accent + rng.normal(0, 10), 20, 127))
+            events.append(NoteEvent(float(start), note, velocity, 0.12))
+        bar += 1
+    return Performance(instrument, seed_id, tempo, events, {"steps": steps, "base_velocity": round(base, 1)})
+
+
+class SoundFontRenderer:
+    """One loaded SoundFont (loading FluidR3 takes a moment, so reuse a renderer)."""
+
+    def __init__(self, soundfont: str = DEFAULT_SOUNDFONT, sample_rate: int = 44100) -> None:
+        import tinysoundfont  # imported here: only the generator needs it
+
+        self.sample_rate = sample_rate
+        self.synth = tinysoundfont.Synth(samplerate=sample_rate, gain=-3)
+        try:
+            self.sfid = self.synth.sfload(soundfont)
+        except Exception as error:
+            raise FileNotFoundError(
+                f"cannot load the SoundFont {soundfont} ({error}); on Debian: apt-get install fluid-soundfont-gm"
+            ) from None
+
+    def render(self, performance: Performance, duration: float) -> np.ndarray:
+        """Stereo float32 (2, round(duration * rate)) of the performance's notes, dry."""
+        synth = self.synth
+        chan = 9 if performance.instrument.percussion else 0
+        synth.sounds_off()
+        synth.generate(8192)  # let the quick release of anything still sounding run out, unheard
+        if performance.instrument.percussion:
+            synth.program_select(chan, self.sfid, 128, 0, True)
+        else:
+            synth.program_select(chan, self.sfid, 0, performance.instrument.program)
+        total = int(round(duration * self.sample_rate))
+        out = np.zeros((total, 2), dtype=np.float32)
+        actions = []
+        for event in performance.events:
+            actions.append((int(event.start * self.sample_rate), 1, event.pitch, event.velocity))
+            actions.append((int((event.start + event.length) * self.sample_rate), 0, event.pitch, 0))
+        actions.sort(key=lambda a: (a[0], a[1]))
+        position = 0
+        for when, on, pitch, velocity in actions:
+            when = min(when, total)
+            if when > position:
+                out[position:when] = np.frombuffer(synth.generate(when - position), dtype=np.float32).reshape(-1, 2)
+                position = when
+            if on:
+                synth.noteon(chan, pitch, velocity)
+            else:
+                synth.noteoff(chan, pitch)
+        if position < total:
+            out[position:] = np.frombuffer(synth.generate(total - position), dtype=np.float32).reshape(-1, 2)
+        synth.notes_off()
+        return np.ascontiguousarray(out.T)
+
+
+def room(audio: np.ndarray, sample_rate: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """The performer's room and EQ with pedalboard, drawn at random; returns (audio, its settings)."""
+    import pedalboard  # imported here: only the generator needs it
+
+    settings = {
+        "reverb_room_size": round(float(rng.uniform(0.05, 0.9)), 3),
+        "reverb_wet": round(float(rng.uniform(0.0, 0.35)), 3),
+        "reverb_damping": round(float(rng.uniform(0.2, 0.8)), 3),
+        "low_shelf_db": round(float(rng.uniform(-6, 6)), 2),
+        "high_shelf_db": round(float(rng.uniform(-8, 4)), 2),
+        "peak_hz": round(float(np.exp(rng.uniform(np.log(300), np.log(4000)))), 1),
+        "peak_db": round(float(rng.uniform(-6, 6)), 2),
+        "compressor": bool(rng.random() < 0.3),
+    }
+    chain = [
+        pedalboard.LowShelfFilter(cutoff_frequency_hz=200, gain_db=settings["low_shelf_db"]),
+        pedalboard.PeakFilter(cutoff_frequency_hz=settings["peak_hz"], gain_db=settings["peak_db"], q=1.0),
+        pedalboard.HighShelfFilter(cutoff_frequency_hz=5000, gain_db=settings["high_shelf_db"]),
+    ]
+    if settings["compressor"]:
+        chain.append(pedalboard.Compressor(threshold_db=-24, ratio=3))
+    chain.append(
+        pedalboard.Reverb(
+            room_size=settings["reverb_room_size"],
+            damping=settings["reverb_damping"],
+            wet_level=settings["reverb_wet"],
+            dry_level=1.0 - settings["reverb_wet"] / 2,
+            width=float(rng.uniform(0.5, 1.0)),
+        )
+    )
+    return pedalboard.Pedalboard(chain)(audio, sample_rate).astype(np.float32), settings
+
+
+def set_level(audio: np.ndarray, level_db: float) -> np.ndarray:
+    """Scale so that the RMS over the sounding part is ``level_db`` dBFS (silence stays silence)."""
+    power = np.mean(audio.astype(np.float64) ** 2, axis=0)
+    active = power > 1e-8
+    if not np.any(active):
+        return audio
+    rms = float(np.sqrt(power[active].mean()))
+    return (audio * (10 ** (level_db / 20) / rms)).astype(np.float32)
+
+
+def envelope(audio: np.ndarray, sample_rate: int, fps: float, num_frames: int) -> np.ndarray:
+    """Loudness per video frame in [0, 1] (RMS over each frame's samples, relative to the clip's loudest)."""
+    mono = audio.astype(np.float64).mean(axis=0)
+    edges = np.minimum((np.arange(num_frames + 1) * sample_rate / fps).astype(int), mono.size)
+    cumulative = np.concatenate([[0.0], np.cumsum(mono**2)])
+    counts = np.diff(edges)
+    rms = np.sqrt((cumulative[edges[1:]] - cumulative[edges[:-1]]) / np.maximum(counts, 1))
+    peak = rms.max() if rms.size else 0.0
+    return rms / peak if peak > 0 else rms

@@ -1,0 +1,1 @@
+"""Training (torch): mix-and-separate on ordinary video files. Not imported by the inference path."""

@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from synth_fixtures import TINY, TINY_INSTRUMENTS
 
 from pixelsep_plugin import media
 from pixelsep_plugin.synth import melodies
 from pixelsep_plugin.synth.generate import make_clip, read_sidecar
 from pixelsep_plugin.synth.instruments import VOCABULARY, get_instruments
-from synth_fixtures import TINY, TINY_INSTRUMENTS
 
 
 def test_vocabulary_has_the_thirteen_instruments_with_pictures():

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synth_fixtures import TINY_MODEL
 
 from pixelsep_plugin.train.config import TrainConfig, load_train_config
 from pixelsep_plugin.train.data import MixSampler, find_clips, load_clips
 from pixelsep_plugin.train.loop import MixAndSeparate, Validator, train
-from synth_fixtures import TINY_MODEL
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -49,7 +49,7 @@ def add_parser(commands) -> None:
 
 def run(args) -> int:
     from pixelsep_plugin.synth.generate import SynthSettings, generate_set
-    from pixelsep_plugin.synth.instruments import DEFAULT_SOUNDFONT, DEFAULT_EMOJI_FONT, get_instruments
+    from pixelsep_plugin.synth.instruments import DEFAULT_EMOJI_FONT, DEFAULT_SOUNDFONT, get_instruments
 
     if args.seconds < 2:
         raise InputError(f"clips must last at least 2 s, not {args.seconds:g}")

@@ -102,7 +102,7 @@ def evaluate_clip(separator, sidecar_path: Path, cache_root: Path) -> dict[str, 
         scores[method] = {"sdr": sdr, "sir": sir, "sar": sar}
 
     clicks = []
-    for index, (performer, source) in enumerate(zip(performers, sources)):
+    for index, source in enumerate(sources):
         alone, _ = separator.separate(analysis, [source]).render(residual=False)
         stem = alone[0, :, :n].mean(axis=0)
         closeness = [si_sdr(ref, stem) for ref in mono_refs]

@@ -152,7 +152,7 @@ def write_package(
                 "python": platform.python_version(),
                 "onnx_opset": OPSET,
             },
-            "created": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
+            "created": datetime.datetime.now(datetime.UTC).date().isoformat(),
         }
         (work / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         os.chmod(work, 0o755)  # mkdtemp made it private; a model folder is readable like any other

@@ -424,11 +424,6 @@ def make_test_clip(
     layout = _parse_layout(channel_layout)
     if audio is None:
         audio = tone_pair(seconds, sample_rate, len(layout.channels))
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim != 2 or audio.shape[0] != len(layout.channels):
-        raise InputError(
-            f"audio must be ({len(layout.channels)}, n) for {channel_layout!r}, got {audio.shape}"
-        )
     num_frames = int(round(seconds * fps))
     pictures = _PictureMaker(width, height, fps, grain) if with_video else None
     frames = (pictures.frame(index) for index in range(num_frames)) if pictures is not None else None

@@ -72,6 +72,15 @@ def choose_instruments(
     return ([first] if first is not None else []) + picked
 
 
+def _check_kind(kind: str, instruments: Sequence[Instrument]) -> int:
+    """The number of performers of ``kind``; ValueError for an unknown kind or too few instruments."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if KINDS[kind] > len(instruments):
+        raise ValueError(f"a {kind} needs {KINDS[kind]} different instruments, only {len(instruments)} chosen")
+    return KINDS[kind]
+
+
 def make_clip(
     out_dir: Path,
     name: str,
@@ -83,11 +92,7 @@ def make_clip(
     first: Instrument | None = None,
 ) -> Path:
     """Write one clip (see the module docstring); returns the sidecar's path."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    count = KINDS[kind]
-    if count > len(instruments):
-        raise ValueError(f"a {kind} needs {count} different instruments, only {len(instruments)} chosen")
+    count = _check_kind(kind, instruments)
     rng = np.random.default_rng([seed, count, SPLIT_SEED_BASE[split] // 1_000_000])
     s = settings
     duration = s.seconds
@@ -223,10 +228,7 @@ def generate_set(
 
     Solo sets cycle through the instruments so that each gets the same share of footage.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    if KINDS[kind] > len(instruments):
-        raise ValueError(f"a {kind} needs {KINDS[kind]} different instruments, only {len(instruments)} chosen")
+    _check_kind(kind, instruments)
     if settings.generated_share < 1.0:
         melodies_for_split(split)  # read the corpus once here, not in every worker
     jobs = []

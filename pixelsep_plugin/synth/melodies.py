@@ -50,8 +50,9 @@ def split_of(work: str) -> str:
 
 
 def _cache_path() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "pixelsep" / f"melodies-v{CORPUS_CACHE_VERSION}.json"
+    from pixelsep_plugin.runtime.analysis import default_cache_root
+
+    return default_cache_root() / f"melodies-v{CORPUS_CACHE_VERSION}.json"
 
 
 def _notes_of(part) -> list[tuple[int, float, float]]:

@@ -25,14 +25,14 @@ import numpy as np
 
 from pixelsep_plugin import media
 from pixelsep_plugin.config import ModelConfig
+from pixelsep_plugin.runtime.analysis import default_cache_root
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm")
 CACHE_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "pixelsep" / "train-samples"
+    return default_cache_root() / "train-samples"
 
 
 def find_clips(folders: Sequence[str | Path]) -> list[Path]:

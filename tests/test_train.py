@@ -172,3 +172,35 @@ def test_train_cli_errors(tmp_path, capsys):
     bad.write_text('mask = "soft"\n')
     assert main(["train", str(bad)]) == 1
     assert "mask must be" in capsys.readouterr().err
+
+
+def test_sample_packs_carry_the_decoded_samples(tiny_world, tmp_path):
+    from host_bridge.cli.main import main
+
+    cfg = tiny_config(tiny_world, tmp_path / "run", steps=3, val_every=3, val_mixes=4)
+    toml = write_toml(tmp_path / "tiny.toml", cfg)
+    assert main(["train", str(toml), "--write-packs", str(tmp_path / "packs"), "-q"]) == 0
+    packs = tmp_path / "packs"
+    assert sorted(p.name for p in packs.iterdir()) == ["train-0", "val-0"]
+    model_cfg = cfg.model_config()
+    originals = load_clips(find_clips([tiny_world["train"]]), model_cfg, 1.0, Path(cfg.cache_dir))
+    from pixelsep_plugin.train.pack import read_pack
+
+    packed = read_pack(packs / "train-0", model_cfg.audio.sample_rate, model_cfg.video_net.frame_size, 1.0)
+    source_size = sum(p.stat().st_size for p in tiny_world["train"].glob("*.mp4"))
+    assert sum(p.stat().st_size for p in (packs / "train-0").iterdir()) < source_size / 3
+    assert [c.label for c in packed] == [c.label for c in originals]
+    for a, b in zip(originals, packed):
+        assert b.audio.shape == a.audio.shape and b.frames.shape == a.frames.shape
+        np.testing.assert_array_equal(a.frame_times, b.frame_times)
+        error = np.sum((a.audio - b.audio) ** 2) / np.sum(a.audio**2)
+        assert error < 0.05  # lossy, but the same sound (>13 dB SNR)
+        assert np.abs(a.frames.astype(float) - b.frames).mean() < 8
+    with pytest.raises(ValueError, match="frames_per_second"):
+        read_pack(packs / "train-0", model_cfg.audio.sample_rate, model_cfg.video_net.frame_size, 2.0)
+    packed_cfg = tiny_config(tiny_world, tmp_path / "packed-run", steps=3, val_every=3, val_mixes=4,
+                             train_dirs=(str(packs / "train-0"),), val_dirs=(str(packs / "val-0"),),
+                             cache_dir=str(tmp_path / "unused-cache"))  # fmt: skip
+    run = train(packed_cfg)
+    assert (run / "model" / "manifest.json").is_file() and not (tmp_path / "unused-cache").exists()
+    assert json.loads((run / "checkpoint.json").read_text())["device"] == "cpu"

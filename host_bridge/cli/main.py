@@ -12,12 +12,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from host_bridge.cli import evaluate, synth, train
 from host_bridge.cli.progress import ProgressBar
 from host_bridge.cli.sources import SourceSpec, build_sources, check_sources
-from pixelsep_plugin import __version__, media
+from pixelsep_plugin import __version__
 from pixelsep_plugin.errors import InputError, PixelsepError
+
+if TYPE_CHECKING:
+    from pixelsep_plugin import media
 
 PROG = "pixelsep"
 
@@ -98,6 +102,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 def _probe_clip(clip: Path) -> media.MediaInfo:
     """The clip's streams; a clip without sound or picture is refused here, before any model loads."""
+    from pixelsep_plugin import media
+
     info = media.probe(clip)
     media.require_audio(info)
     media.require_video(info)
@@ -130,6 +136,7 @@ def cmd_info(args) -> int:
     import numpy
     import onnxruntime
 
+    from pixelsep_plugin import media
     from pixelsep_plugin.modelstore import load_package
     from pixelsep_plugin.modelstore.registry import available_models, resolve_model
     from pixelsep_plugin.runtime.sessions import choose_providers
@@ -190,6 +197,7 @@ def cmd_separate(args) -> int:
 
 
 def cmd_heatmap(args) -> int:
+    from pixelsep_plugin import media
     from pixelsep_plugin.runtime.heatmap import overlay
 
     info = _probe_clip(args.clip)

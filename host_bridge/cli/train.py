@@ -24,6 +24,11 @@ def add_parser(commands) -> None:
     train.add_argument("--steps", type=int, help="stop after this step (a later run resumes)")
     train.add_argument("--run-dir", help="override the config's run_dir")
     train.add_argument("--export", type=Path, metavar="DIR", help="only write the run's checkpoint as a model package to DIR")
+    train.add_argument(
+        "--write-packs", type=Path, metavar="DIR",
+        help="only decode the config's train and val folders into sample packs under DIR (DIR/train-N, DIR/val-N) "
+        "that a config on another machine can name instead of the videos",
+    )  # fmt: skip
     train.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -46,6 +51,8 @@ def run(args) -> int:
             raise InputError(f"{cfg.run_dir} has no checkpoint to export")
         print(f"model package: {export_run(cfg.run_dir, args.export)}")
         return 0
+    if args.write_packs:
+        return _write_packs(cfg, args.write_packs, args.quiet)
     rank0 = int(os.environ.get("RANK", "0")) == 0
     bar = ProgressBar("train", enabled=not args.quiet and rank0)
 
@@ -65,4 +72,32 @@ def run(args) -> int:
         print(f"run: {run_dir} (log: {run_dir / 'log.jsonl'})")
         if (run_dir / "model" / "manifest.json").is_file():
             print(f"model package: {run_dir / 'model'}")
+    return 0
+
+
+def _write_packs(cfg, out: Path, quiet: bool) -> int:
+    from pixelsep_plugin.train.data import default_cache_dir
+    from pixelsep_plugin.train.loop import load_sets
+    from pixelsep_plugin.train.pack import write_pack
+
+    model_cfg = cfg.model_config()
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    sets = [(f"train-{i}", d) for i, d in enumerate(cfg.train_dirs)] + [(f"val-{i}", d) for i, d in enumerate(cfg.val_dirs)]
+    for name, folder in sets:
+        bar = ProgressBar(f"decode {Path(folder).name}", enabled=not quiet)
+        try:
+            clips = load_sets([folder], cfg, model_cfg, cache, workers=os.cpu_count() or 1,
+                              progress=lambda d, t, bar=bar: bar.update("clips", d, t))  # fmt: skip
+        except (ValueError, FileNotFoundError) as error:
+            raise InputError(str(error)) from None
+        finally:
+            bar.close()
+        bar = ProgressBar(f"pack {name}", enabled=not quiet)
+        try:
+            pack = write_pack(clips, out / name, model_cfg.audio.sample_rate, model_cfg.video_net.frame_size,
+                              cfg.frames_per_second, progress=lambda d, t, bar=bar: bar.update("clips", d, t))  # fmt: skip
+        finally:
+            bar.close()
+        size = sum(p.stat().st_size for p in pack.iterdir()) / 1e6
+        print(f"{folder} -> {pack} ({len(clips)} clips, {size:.1f} MB)")
     return 0

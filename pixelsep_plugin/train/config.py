@@ -33,6 +33,9 @@ class TrainConfig:
     mask: str = "binary"  # "binary": weighted BCE on the dominant source; "ratio": weighted L1 on mag_n / mag_mix
     batch_size: int = 8  # mixes per step and process
     steps: int = 4000
+    # > 0: the run also ends after this many minutes of training steps, whichever comes first; the
+    # learning-rate drops then fall at fractions of the run's progress (steps or time, the further)
+    minutes: float = 0.0
     learning_rate: float = 1e-3
     video_learning_rate: float = 1e-3
     weight_decay: float = 1e-4
@@ -47,6 +50,7 @@ class TrainConfig:
     batchnorm_batches: int = 20  # training batches that set BatchNorm statistics before validation and export
     cache_dir: str = ""  # decoded-sample cache ("" = ~/.cache/pixelsep/train-samples)
     threads: int = 0  # torch CPU threads per process (0 = torch's default)
+    device: str = "auto"  # "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu" or "cuda"
 
     def __post_init__(self) -> None:
         if self.mask not in MASKS:
@@ -55,6 +59,8 @@ class TrainConfig:
             raise ValueError(f"num_mix must be 2 or 3, not {self.num_mix}")
         if self.batch_size <= 0 or self.steps <= 0:
             raise ValueError("batch_size and steps must be positive")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
         if not self.train_dirs:
             raise ValueError("train_dirs is empty: give at least one folder of clips")
 

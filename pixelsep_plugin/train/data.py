@@ -23,15 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelsep_plugin import media
 from pixelsep_plugin.config import ModelConfig
-from pixelsep_plugin.runtime.analysis import default_cache_root
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm")
 CACHE_VERSION = 1
 
 
 def default_cache_dir() -> Path:
+    from pixelsep_plugin.runtime.analysis import default_cache_root
+
     return default_cache_root() / "train-samples"
 
 
@@ -79,6 +79,8 @@ def _cache_key(clip: Path, cfg: ModelConfig, frames_per_second: float) -> str:
 
 
 def _decode_into(args: tuple[str, str, int, int, float]) -> str:
+    from pixelsep_plugin import media  # PyAV: only where videos are decoded (sample packs need none)
+
     clip, folder, sample_rate, frame_size, fps = args
     folder_path = Path(folder)
     temp = folder_path.with_name(folder_path.name + f".tmp{os.getpid()}")

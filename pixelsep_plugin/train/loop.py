@@ -9,7 +9,7 @@ the clip's own share of the mixture:
   with weight ``clamp(log1p(|mix|), 1e-3, 10)`` so that silent bins count little;
 - ``ratio``: target ``clamp(|clip| / |mix|, 0, 1)``; the same weights on an L1 loss of the sigmoid.
 
-Runs in one process, or data-parallel under ``torchrun`` (gloo on CPU, nccl on GPUs): every
+Runs on a CUDA GPU when torch sees one (``device = "auto"``), else on the CPU; in one process, or data-parallel under ``torchrun`` (gloo on CPU, nccl on GPUs): every
 process draws its own mixes; rank 0 logs, validates and checkpoints. A run folder holds
 ``config.json``, ``log.jsonl``, ``checkpoint.safetensors`` + ``checkpoint.json`` (model, optimizer
 and random states, written atomically; no pickle) and, at the end, the model package ``model/``.
@@ -37,7 +37,8 @@ from pixelsep_plugin.nets.builders import PixelPlayer, build_pixelplayer
 from pixelsep_plugin.nets.frontend import TorchFrontEnd
 from pixelsep_plugin.nets.video import pool_clip
 from pixelsep_plugin.train.config import TrainConfig
-from pixelsep_plugin.train.data import MixBatch, MixSampler, default_cache_dir, find_clips, load_clips
+from pixelsep_plugin.train.data import CachedClip, MixBatch, MixSampler, default_cache_dir, find_clips, load_clips
+from pixelsep_plugin.train.pack import is_pack, read_pack
 
 CHECKPOINT = "checkpoint.safetensors"
 CHECKPOINT_META = "checkpoint.json"
@@ -78,15 +79,19 @@ class MixAndSeparate(nn.Module):
         return loss, torch.sigmoid(logits), target
 
 
-def frames_to_tensor(frames: np.ndarray, rng: np.random.Generator | None) -> torch.Tensor:
-    """uint8 (B, N, F, H, W, 3) -> float32 (B, N, F, 3, H, W) in [0, 1]; with ``rng`` a random
-    mirror and brightness per clip (the same for a clip's frames)."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(255.0).permute(0, 1, 2, 5, 3, 4)
+def frames_to_tensor(
+    frames: np.ndarray, rng: np.random.Generator | None, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """uint8 (B, N, F, H, W, 3) -> float32 (B, N, F, 3, H, W) in [0, 1] on ``device`` (the bytes
+    travel, the floats are made there); with ``rng`` a random mirror and brightness per clip (the
+    same for a clip's frames)."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device, non_blocking=True)
+    x = x.float().div_(255.0).permute(0, 1, 2, 5, 3, 4)
     if rng is not None:
         b, n = x.shape[:2]
-        flip = torch.from_numpy(rng.random((b, n)) < 0.5)
+        flip = torch.from_numpy(rng.random((b, n)) < 0.5).to(x.device)
         x[flip] = x[flip].flip(-1)
-        gain = torch.from_numpy(rng.uniform(0.8, 1.2, size=(b, n, 1, 1, 1, 1)).astype(np.float32))
+        gain = torch.from_numpy(rng.uniform(0.8, 1.2, size=(b, n, 1, 1, 1, 1)).astype(np.float32)).to(x.device)
         x = (x * gain).clamp_(0.0, 1.0)
     return x.contiguous()
 
@@ -104,20 +109,22 @@ class Validator:
         self.batches = [sampler.batch(min(batch_size, count - i)) for i in range(0, count, batch_size)]
         self.cfg = cfg
         self.unwarp = torch.from_numpy(unwarp(cfg.audio).matrix())  # (F_lin, F_log)
+        self.device = torch.device("cpu")
 
     @torch.no_grad()
     def __call__(self, graph: MixAndSeparate) -> dict[str, float]:
         was_training = graph.training
         graph.eval()
         front = graph.frontend
+        device = next(graph.parameters()).device
         losses, sdrs, mix_sdrs = [], [], []
         for batch in self.batches:
-            audio = torch.from_numpy(batch.audio)
-            loss, masks, _ = graph(audio, frames_to_tensor(batch.frames, None))
+            audio = torch.from_numpy(batch.audio).to(device)
+            loss, masks, _ = graph(audio, frames_to_tensor(batch.frames, None, device))
             losses.append(float(loss))
             mix = audio.sum(dim=1)
             spec = front.linear_spectrogram(mix)  # (B, F_lin, T)
-            linear_masks = torch.einsum("lf,bnft->bnlt", self.unwarp.to(masks.dtype), masks)
+            linear_masks = torch.einsum("lf,bnft->bnlt", self.unwarp.to(device, masks.dtype), masks)
             for i in range(audio.shape[0]):
                 for j in range(audio.shape[1]):
                     est = torch.istft(
@@ -125,8 +132,8 @@ class Validator:
                         window=front.window, center=True, length=audio.shape[-1],
                     )  # fmt: skip
                     ref = batch.audio[i, j]
-                    sdrs.append(sdr(ref, est.numpy()))
-                    mix_sdrs.append(sdr(ref, mix[i].numpy()))
+                    sdrs.append(sdr(ref, est.cpu().numpy()))
+                    mix_sdrs.append(sdr(ref, mix[i].cpu().numpy()))
         graph.train(was_training)
         sdrs_a, mix_a = np.array(sdrs), np.array(mix_sdrs)
         return {
@@ -149,10 +156,11 @@ def recalibrate_batchnorm(graph: MixAndSeparate, sampler: MixSampler, batches: i
         m.reset_running_stats()
         m.momentum = None  # cumulative average
     graph.train()
+    device = next(graph.parameters()).device
     with torch.no_grad():
         for _ in range(batches):
             batch = sampler.batch(batch_size)
-            graph(torch.from_numpy(batch.audio), frames_to_tensor(batch.frames, None))
+            graph(torch.from_numpy(batch.audio).to(device), frames_to_tensor(batch.frames, None, device))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     graph.train(was_training)
@@ -170,17 +178,25 @@ def _optimizer(graph: MixAndSeparate, cfg: TrainConfig) -> torch.optim.Optimizer
     )
 
 
-def _lr_scale(step: int, cfg: TrainConfig) -> float:
-    return 0.1 ** sum(step >= int(f * cfg.steps) for f in cfg.lr_drop_at)
+def _progress(step: int, train_seconds: float, cfg: TrainConfig) -> float:
+    """How far the run is, 0 to 1: by steps, or by time when ``cfg.minutes`` is set and further."""
+    done = step / cfg.steps
+    if cfg.minutes > 0:
+        done = max(done, train_seconds / (60.0 * cfg.minutes))
+    return min(done, 1.0)
+
+
+def _lr_scale(done: float, cfg: TrainConfig) -> float:
+    return 0.1 ** sum(done >= f for f in cfg.lr_drop_at)
 
 
 def save_checkpoint(run: Path, graph: MixAndSeparate, optimizer: torch.optim.Optimizer, meta: dict) -> None:
     """Model weights, optimizer moments and torch's RNG state as safetensors; the rest as JSON."""
-    tensors = {f"model/{k}": v.detach().contiguous() for k, v in graph.model.state_dict().items()}
+    tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in graph.model.state_dict().items()}
     state = optimizer.state_dict()
     for index, values in state["state"].items():
         for name, value in values.items():
-            tensors[f"optim/{index}/{name}"] = torch.as_tensor(value).detach().clone().contiguous()
+            tensors[f"optim/{index}/{name}"] = torch.as_tensor(value).detach().cpu().clone().contiguous()
     tensors["rng/torch"] = torch.get_rng_state()
     temp = run / (CHECKPOINT + ".tmp")
     save_file(tensors, str(temp))
@@ -207,11 +223,43 @@ def load_checkpoint(run: Path, graph: MixAndSeparate, optimizer: torch.optim.Opt
     return meta
 
 
-def _distributed() -> tuple[int, int]:
+def _device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError("device = \"cuda\" but torch sees no CUDA GPU")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+
+
+def _distributed(device: torch.device) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def load_sets(
+    folders: tuple[str, ...] | list[str],
+    cfg: TrainConfig,
+    model_cfg: ModelConfig,
+    cache: Path,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[CachedClip]:
+    """The clips of every folder: sample packs read directly, folders of videos through the cache."""
+    clips: list[CachedClip] = []
+    for folder in folders:
+        if is_pack(folder):
+            clips += read_pack(folder, model_cfg.audio.sample_rate, model_cfg.video_net.frame_size,
+                               cfg.frames_per_second, workers=max(4, workers))  # fmt: skip
+        else:
+            clips += load_clips(find_clips([folder]), model_cfg, cfg.frames_per_second, cache, workers, progress)
+    return clips
 
 
 def export_run(run: Path | str, out_dir: Path | str, card_text: str | None = None, metrics: dict | None = None) -> Path:
@@ -230,6 +278,7 @@ def export_run(run: Path | str, out_dir: Path | str, card_text: str | None = Non
         "num_mix": cfg.num_mix,
         "batch_size": cfg.batch_size,
         "processes": meta.get("world_size", 1),
+        "device": meta.get("device", "cpu"),
         "train_seconds": round(meta.get("train_seconds", 0.0)),
         "train_clips": meta.get("train_clips"),
         "seed": cfg.seed,
@@ -254,7 +303,8 @@ def train(
     export: bool = True,
 ) -> Path:
     """Train (or resume) the run described by ``cfg`` up to ``steps`` (default ``cfg.steps``); returns the run folder."""
-    rank, world = _distributed()
+    device = _device(cfg)
+    rank, world = _distributed(device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run = Path(cfg.run_dir)
@@ -268,26 +318,23 @@ def train(
             raise ValueError(f"{run} holds a run of another model configuration: choose another run_dir")
         existing.write_text(json.dumps(config_doc, indent=1))
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
-    train_clips = find_clips(cfg.train_dirs)
     if rank == 0:  # decode once, in rank 0, with every core; the others wait and read the cache
-        load_clips(train_clips, model_cfg, cfg.frames_per_second, cache, workers=os.cpu_count() or 1,
-                   progress=(lambda d, t: progress(0, target_steps, {"stage": "decode", "done": d, "total": t}))
-                   if progress else None)  # fmt: skip
-        if cfg.val_dirs:
-            load_clips(find_clips(cfg.val_dirs), model_cfg, cfg.frames_per_second, cache, workers=os.cpu_count() or 1)
+        load_sets([d for d in cfg.train_dirs + cfg.val_dirs if not is_pack(d)], cfg, model_cfg, cache, workers=os.cpu_count() or 1,
+                  progress=(lambda d, t: progress(0, target_steps, {"stage": "decode", "done": d, "total": t}))
+                  if progress else None)  # fmt: skip
     if world > 1:
         dist.barrier()
-    clips = load_clips(train_clips, model_cfg, cfg.frames_per_second, cache)
+    clips = load_sets(cfg.train_dirs, cfg, model_cfg, cache)
     rng = np.random.default_rng([cfg.seed, rank])
     per_clip = model_cfg.video_net.frames_per_window
     sampler = MixSampler(clips, model_cfg, cfg.num_mix, per_clip, tuple(cfg.gain_range), rng)
     validator = None
     if rank == 0 and cfg.val_dirs:
-        val_clips = load_clips(find_clips(cfg.val_dirs), model_cfg, cfg.frames_per_second, cache)
+        val_clips = load_sets(cfg.val_dirs, cfg, model_cfg, cache)
         val_sampler = MixSampler(val_clips, model_cfg, cfg.num_mix, per_clip, (1.0, 1.0), np.random.default_rng(12345))
         validator = Validator(val_sampler, cfg.val_mixes, cfg.batch_size, model_cfg)
 
-    graph = MixAndSeparate(build_pixelplayer(model_cfg, seed=cfg.seed), cfg.mask)
+    graph = MixAndSeparate(build_pixelplayer(model_cfg, seed=cfg.seed), cfg.mask).to(device)
     optimizer = _optimizer(graph, cfg)
     step, train_seconds, last_val = 0, 0.0, None
     if (run / CHECKPOINT).is_file():
@@ -297,19 +344,21 @@ def train(
             rng.bit_generator.state = meta["numpy_rng"][rank]
     module: nn.Module = graph
     if world > 1:
-        module = nn.parallel.DistributedDataParallel(graph)
+        module = nn.parallel.DistributedDataParallel(graph, device_ids=[device] if device.type == "cuda" else None)
     graph.train()
     log = (run / LOG).open("a") if rank == 0 else None
     aug_rng = np.random.default_rng([cfg.seed, rank, step, 1])
     window_loss: list[float] = []
+    done = _progress(step, train_seconds, cfg)
     try:
-        while step < target_steps:
+        while step < target_steps and done < 1.0:
             started = time.perf_counter()
-            scale = _lr_scale(step, cfg)
+            scale = _lr_scale(done, cfg)
             for group, base in zip(optimizer.param_groups, (cfg.video_learning_rate, cfg.learning_rate, cfg.learning_rate)):
                 group["lr"] = base * scale
             batch: MixBatch = sampler.batch(cfg.batch_size)
-            loss, _, _ = module(torch.from_numpy(batch.audio), frames_to_tensor(batch.frames, aug_rng))
+            audio = torch.from_numpy(batch.audio).to(device, non_blocking=True)
+            loss, _, _ = module(audio, frames_to_tensor(batch.frames, aug_rng, device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -317,12 +366,17 @@ def train(
             elapsed = time.perf_counter() - started
             train_seconds += elapsed
             window_loss.append(float(loss.detach()))
+            done = _progress(step, train_seconds, cfg)
+            if world > 1:  # rank 0's clock decides, so that every process stops at the same step
+                shared = torch.tensor([done], dtype=torch.float64, device=device if device.type == "cuda" else "cpu")
+                dist.broadcast(shared, 0)
+                done = float(shared)
+            final = step == target_steps or done >= 1.0
             record: dict[str, Any] = {}
-            if rank == 0 and (step % cfg.log_every == 0 or step == target_steps):
+            if rank == 0 and (step % cfg.log_every == 0 or final):
                 record = {"step": step, "loss": float(np.mean(window_loss)), "lr": cfg.learning_rate * scale,
                           "step_seconds": round(elapsed, 3), "train_seconds": round(train_seconds, 1)}  # fmt: skip
                 window_loss = []
-            final = step == target_steps
             if rank == 0 and (final or (validator is not None and step % cfg.val_every == 0)):
                 recalibrate_batchnorm(graph, sampler, cfg.batchnorm_batches, cfg.batch_size)
             if validator is not None and (step % cfg.val_every == 0 or final):
@@ -336,7 +390,7 @@ def train(
             if rank == 0 and (step % cfg.checkpoint_every == 0 or final):
                 states = [rng.bit_generator.state]
                 save_checkpoint(run, graph, optimizer, {
-                    "step": step, "train_seconds": train_seconds, "world_size": world,
+                    "step": step, "train_seconds": train_seconds, "world_size": world, "device": str(device),
                     "train_clips": len(clips), "last_validation": last_val, "numpy_rng": states,
                 })  # fmt: skip
     finally:
@@ -344,7 +398,7 @@ def train(
             log.close()
     if world > 1:
         dist.barrier()
-    if export and rank == 0 and step >= cfg.steps:
+    if export and rank == 0 and done >= 1.0:
         export_run(run, run / "model")
     if world > 1:
         dist.destroy_process_group()

@@ -48,15 +48,28 @@ def test_a_point_follows_a_moving_performer():
     features = _moving_blob_features()
     times = np.arange(6, dtype=np.float64)
     # click the performer at t=2 (cell (2, 4)) in a 1000x600 video: cells are 100 px wide
-    vectors = track_part(Point(450, 250, 2.0), features, times, 1000, 600)
+    vectors = track_part(Point(450, 250, 2.0), features, times, 1000, 600, point_reach_cells=0)
     performer = np.array([0.05, 0.9, 0.2, 0.0], dtype=np.float32)
     np.testing.assert_allclose(vectors, np.tile(performer, (6, 1)), atol=1e-6)
     # without tracking (radius 0) it would stay on background in the other frames
-    still = track_part(Point(450, 250, 2.0), features, times, 1000, 600, search_radius_cells=0)
+    still = track_part(Point(450, 250, 2.0), features, times, 1000, 600, search_radius_cells=0, point_reach_cells=0)
     assert np.allclose(still[2], performer) and still[0, 0] == pytest.approx(0.9)
 
 
-def test_a_box_averages_its_cells_and_follows():
+def test_a_point_max_pools_the_cells_within_its_reach():
+    features = _moving_blob_features()
+    times = np.arange(6, dtype=np.float64)
+    # at t=2 the performer is in cell (2, 4); the click lands one cell to its right, (2, 5)
+    near = track_part(Point(550, 250, 2.0), features, times, 1000, 600, search_radius_cells=0, point_reach_cells=1)
+    np.testing.assert_allclose(near[2], [0.9, 0.9, 0.2, 0.1], atol=1e-6)  # background and performer, pooled
+    alone = track_part(Point(550, 250, 2.0), features, times, 1000, 600, search_radius_cells=0, point_reach_cells=0)
+    np.testing.assert_allclose(alone[2], [0.9, 0.1, 0.1, 0.1], atol=1e-6)  # the clicked cell only: background
+    # at the frame's corner the region is clipped to the frame
+    corner = track_part(Point(0, 0, 2.0), features, times, 1000, 600, point_reach_cells=2)
+    np.testing.assert_allclose(corner[2], [0.9, 0.1, 0.1, 0.1], atol=1e-6)
+
+
+def test_a_box_max_pools_its_cells_and_follows():
     features = _moving_blob_features()
     times = np.arange(6, dtype=np.float64)
     vectors = track_part(Box(200, 200, 300, 300, 0.0), features, times, 1000, 600)

@@ -5,10 +5,11 @@ A :class:`Source` is one stem: a name and one or more parts, each a :class:`Poin
 its mask is the largest of its parts' masks.
 
 How a performer who moves is followed: the part's K-vector is read where the user clicked, in the
-sampled frame nearest the click's time (bilinear between feature cells for a point, the mean over
-the cells inside a box). From there the part is tracked frame by frame, forwards and backwards: in
-each next sampled frame it moves to the feature cell, within ``search_radius_cells`` of where it
-was, whose K-vector is most similar (cosine) to the clicked one. Each analysis window then uses the
+sampled frame nearest the click's time, as the element-wise maximum over a region of feature cells
+(the cells inside a box; for a point, the cells within ``point_reach_cells`` of the clicked one),
+the spatial max-pooling the nets were trained with. From there the part is tracked frame by
+frame, forwards and backwards: in each next sampled frame its region moves, by at most
+``search_radius_cells``, to where its K-vector is most similar (cosine) to the clicked one. Each analysis window then uses the
 element-wise maximum of the tracked K-vectors of the frames inside it (the temporal max-pooling the
 nets were trained with), so the source keeps sounding like the clicked performer wherever it goes.
 """
@@ -95,19 +96,6 @@ def check_part(part: Part, width: int, height: int, duration_seconds: float) -> 
         raise InputError(f"time {t:g} s is outside the clip: it lasts {duration_seconds:.2f} s")
 
 
-def _bilinear(features: np.ndarray, cx: float, cy: float) -> np.ndarray:
-    """features (K, h, w) at fractional cell coordinates (cell centres at i + 0.5) -> (K,)."""
-    _, h, w = features.shape
-    fx = min(max(cx - 0.5, 0.0), w - 1.0)
-    fy = min(max(cy - 0.5, 0.0), h - 1.0)
-    x0, y0 = int(np.floor(fx)), int(np.floor(fy))
-    x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
-    ax, ay = fx - x0, fy - y0
-    top = features[:, y0, x0] * (1 - ax) + features[:, y0, x1] * ax
-    bottom = features[:, y1, x0] * (1 - ax) + features[:, y1, x1] * ax
-    return (top * (1 - ay) + bottom * ay).astype(np.float32)
-
-
 def _box_cells(box: Box, sx: float, sy: float, h: int, w: int) -> tuple[slice, slice]:
     """The feature cells whose centres lie in the box (at least the cell under its centre)."""
     c0, c1 = box.x0 * sx - 0.5, box.x1 * sx - 0.5
@@ -121,6 +109,10 @@ def _box_cells(box: Box, sx: float, sy: float, h: int, w: int) -> tuple[slice, s
     return slice(rows[0], rows[1] + 1), slice(cols[0], cols[1] + 1)
 
 
+def _window(centre: int, half: int, size: int) -> slice:
+    return slice(max(0, centre - half), min(size, centre + half + 1))
+
+
 def track_part(
     part: Part,
     features: np.ndarray,
@@ -128,8 +120,13 @@ def track_part(
     width: int,
     height: int,
     search_radius_cells: int = 1,
+    point_reach_cells: int = 2,
 ) -> np.ndarray:
     """The part's K-vector in every sampled frame, following it as it moves.
+
+    A part's K-vector is the element-wise maximum over its region of feature cells (the spatial
+    max-pooling the nets were trained with): a box's cells, or for a point the square of cells
+    within ``point_reach_cells`` of the clicked cell (clipped to the frame).
 
     features: (frames, K, h, w); frame_times: (frames,) seconds. Returns float32 (frames, K).
     """
@@ -137,27 +134,27 @@ def track_part(
     sx, sy = w / width, h / height  # video pixels -> feature cells
     t = 0.0 if part.time_seconds is None else part.time_seconds
     anchor_frame = int(np.argmin(np.abs(frame_times - t)))
-    anchor_features = np.asarray(features[anchor_frame], dtype=np.float32)
     if isinstance(part, Point):
-        cx, cy = part.x * sx, part.y * sy
-        anchor = _bilinear(anchor_features, cx, cy)
-        centre = (min(int(cy), h - 1), min(int(cx), w - 1))
-        half, span = (0, 0), (1, 1)
+        centre = (min(int(part.y * sy), h - 1), min(int(part.x * sx), w - 1))
+        half = (point_reach_cells, point_reach_cells)
     else:
         rows, cols = _box_cells(part, sx, sy, h, w)
-        anchor = anchor_features[:, rows, cols].reshape(k, -1).mean(axis=1)
         centre = ((rows.start + rows.stop - 1) // 2, (cols.start + cols.stop - 1) // 2)
         half = (centre[0] - rows.start, centre[1] - cols.start)
         span = (rows.stop - rows.start, cols.stop - cols.start)
-    vectors = np.zeros((num_frames, k), dtype=np.float32)
-    vectors[anchor_frame] = anchor
-    unit_anchor = anchor / (np.linalg.norm(anchor) + 1e-8)
 
     def vector_at(frame: np.ndarray, r: int, c: int) -> np.ndarray:
         if isinstance(part, Point):
-            return frame[:, r, c]
-        r0, c0 = r - half[0], c - half[1]
-        return frame[:, r0 : r0 + span[0], c0 : c0 + span[1]].reshape(k, -1).mean(axis=1)
+            region = frame[:, _window(r, half[0], h), _window(c, half[1], w)]
+        else:
+            r0, c0 = r - half[0], c - half[1]
+            region = frame[:, r0 : r0 + span[0], c0 : c0 + span[1]]
+        return region.reshape(k, -1).max(axis=1)
+
+    vectors = np.zeros((num_frames, k), dtype=np.float32)
+    anchor = vector_at(np.asarray(features[anchor_frame], dtype=np.float32), *centre)
+    vectors[anchor_frame] = anchor
+    unit_anchor = anchor / (np.linalg.norm(anchor) + 1e-8)
 
     for direction in (1, -1):
         r, c = centre
@@ -168,16 +165,12 @@ def track_part(
             for dr in range(-search_radius_cells, search_radius_cells + 1):
                 for dc in range(-search_radius_cells, search_radius_cells + 1):
                     rr, cc = r + dr, c + dc
+                    if not (0 <= rr < h and 0 <= cc < w):
+                        continue
                     # a box must stay whole inside the frame
-                    if isinstance(part, Box):
-                        if (
-                            rr - half[0] < 0
-                            or cc - half[1] < 0
-                            or rr - half[0] + span[0] > h
-                            or cc - half[1] + span[1] > w
-                        ):
-                            continue
-                    elif not (0 <= rr < h and 0 <= cc < w):
+                    if isinstance(part, Box) and (
+                        rr - half[0] < 0 or cc - half[1] < 0 or rr - half[0] + span[0] > h or cc - half[1] + span[1] > w
+                    ):
                         continue
                     v = vector_at(frame, rr, cc)
                     score = float(v @ unit_anchor / (np.linalg.norm(v) + 1e-8))

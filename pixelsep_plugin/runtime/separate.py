@@ -74,6 +74,7 @@ class Separation:
         sources: Sequence[Source],
         high_band: str = "extend",
         search_radius_cells: int = 1,
+        point_reach_cells: int = 2,
     ):
         if not sources:
             raise InputError("no source given: click at least one performer (--at X,Y or --box X0,Y0,X1,Y1)")
@@ -108,6 +109,7 @@ class Separation:
                             analysis.width,
                             analysis.height,
                             search_radius_cells,
+                            point_reach_cells,
                         ),
                         analysis.frame_times,
                         plan.starts,

@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEMO_CLIP := examples/two-performers.mp4
+DEMO_CLIP := examples/duet.mp4
 DEMO_OUT := demo-out
-MODEL := models/small-untrained
+UNTRAINED := models/small-untrained
 
 .PHONY: demo test setup system-deps model clean-venv bench
 
@@ -31,22 +31,26 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python system-deps
 
 setup: $(VENV)/.installed
 
-# The default model until a trained one ships: seeded random weights, built here, never downloaded.
-$(MODEL)/manifest.json: | $(VENV)/.installed
-	$(BIN)/python -m pixelsep_plugin.export.build_untrained --config small --out $(MODEL)
+# The shipped model (models/pixelsep-small) is in the repository. `make model` also builds the
+# untrained `small` nets (seeded random weights, never downloaded) as models/small-untrained.
+$(UNTRAINED)/manifest.json: | $(VENV)/.installed
+	$(BIN)/python -m pixelsep_plugin.export.build_untrained --config small --out $(UNTRAINED)
 
-model: $(MODEL)/manifest.json
+model: $(UNTRAINED)/manifest.json
 
-demo: model
+# The example duet (held-out seed and melody): click the long drum and the accordion at 5 s, write
+# their stems and the heatmap, then score the same clicks against the clip's true stems.
+demo: setup
 	$(BIN)/pixelsep info
-	$(BIN)/pixelsep separate $(DEMO_CLIP) --at 53,120 --name left --at 267,120 --name right -o $(DEMO_OUT)
-	$(BIN)/pixelsep heatmap $(DEMO_CLIP) --at 2 -o $(DEMO_OUT)/heatmap.png
-	@echo "demo outputs are in $(DEMO_OUT)/: one WAV per clicked performer, the residual, heatmap.png"
+	$(BIN)/pixelsep separate $(DEMO_CLIP) --at 136,88@5 --name long-drum --at 365,186@5 --name accordion -o $(DEMO_OUT)
+	$(BIN)/pixelsep heatmap $(DEMO_CLIP) --at 5 -o $(DEMO_OUT)/heatmap.png
+	$(BIN)/pixelsep eval pixelsep-small $(DEMO_CLIP) -o $(DEMO_OUT)/scores -q
+	@echo "demo outputs are in $(DEMO_OUT)/: duet.long-drum.wav, duet.accordion.wav, duet.residual.wav, heatmap.png, scores.md"
 
-test: model
+test: setup
 	$(BIN)/python -m pytest -q
 
-bench: model
+bench: setup
 	$(BIN)/python benchmarks/speed.py --out benchmarks/results/speed.json
 
 clean-venv:

@@ -12,7 +12,7 @@ from pathlib import Path
 from pixelsep_plugin.errors import ModelError
 
 # Tried in order when no model is named; the first one present is used.
-DEFAULT_MODEL_IDS = ("small-untrained",)
+DEFAULT_MODEL_IDS = ("pixelsep-small", "small-untrained")
 
 
 def model_folders() -> list[Path]:

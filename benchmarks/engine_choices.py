@@ -42,8 +42,15 @@ def variants(models: list[str]) -> list[tuple[str, str, dict]]:
     out += [(f"overlap {o} columns", models[0], {"overlap": o}) for o in (0, 32, 128)]
     out += [(f"frame rate {f:g} /s", models[0], {"frame_rate": f}) for f in (0.5, 2.0)]
     out += [(f"point reach {r} cells", models[0], {"reach": r}) for r in (0, 1, 3)]
-    out += [(f"model {Path(m).name}", m, {}) for m in models[1:]]
+    out += [(f"model {_model_id(m)}", m, {}) for m in models[1:]]
     return out
+
+
+def _model_id(model: str) -> str:
+    from pixelsep_plugin.modelstore import load_package
+    from pixelsep_plugin.modelstore.registry import resolve_model
+
+    return load_package(resolve_model(model)).model_id
 
 
 def _with_chunks(separator: Separator, overlap: int | None, frame_rate: float | None) -> None:
@@ -81,7 +88,7 @@ def score_variant(model: str, settings: dict, sidecars: list[Path], threads: int
         sdrs += sdr.tolist()
         nsdrs += (sdr - mix_sdr).tolist()
     return {
-        "model": Path(model).name,
+        "model": _model_id(model),
         "settings": {**s, "overlap": s["overlap"] if s["overlap"] is not None else default_overlap},
         "performers": len(sdrs),
         "median_sdr": float(np.median(sdrs)),

@@ -1,0 +1,134 @@
+"""What a separation does to a sequencer, decided without bpy: channels, file paths, the recipe.
+
+The Blender layer gathers plain values from the scene (strips as :class:`StripSpan`, the .blend's
+path), calls these functions and applies what they return; all decisions live here and are tested
+without Blender.
+
+A separation of one movie strip is recorded as a :class:`Recipe` (JSON in the movie strip's custom
+property ``pixelsep``): the clip (path and sha256), the model (id and checksum), each source (name,
+clicks in the movie's own pixels, gain, the sound strip made for it) and the residual, plus the
+sound strips that were muted and whether they were muted before, so that removing the separation
+puts the scene back exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+RECIPE_PROPERTY = "pixelsep"
+STRIP_PROPERTY = "pixelsep_source"  # on a stem strip: {"movie": movie strip name, "source": name}
+RECIPE_VERSION = 1
+STEM_FOLDER = "pixelsep"
+MAX_CHANNEL = 128  # Blender's sequencer has channels 1..128
+
+
+@dataclass(frozen=True)
+class StripSpan:
+    """Where a strip sits: its channel and the frames it covers, ``[start, end)``."""
+
+    name: str
+    channel: int
+    start: int
+    end: int
+
+
+@dataclass
+class Click:
+    """A point (``x1``/``y1`` None) or a box in the movie's pixels (origin top-left), at ``time_seconds``."""
+
+    x: float
+    y: float
+    time_seconds: float
+    x1: float | None = None
+    y1: float | None = None
+
+
+@dataclass
+class SourceEntry:
+    name: str
+    clicks: list[Click]
+    gain: float = 1.0
+    strip: str = ""  # the sound strip that plays it
+
+
+@dataclass
+class Recipe:
+    clip: str  # the movie file, absolute
+    clip_sha256: str
+    model_id: str
+    model_checksum: str
+    sources: list[SourceEntry] = field(default_factory=list)
+    residual_strip: str = ""
+    muted: dict[str, bool] = field(default_factory=dict)  # sound strip -> its mute before separating
+    version: int = RECIPE_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Recipe:
+        data = json.loads(text)
+        if data.get("version") != RECIPE_VERSION:
+            raise ValueError(f"pixelsep recipe version {data.get('version')} is not {RECIPE_VERSION}")
+        sources = [
+            SourceEntry(s["name"], [Click(**c) for c in s["clicks"]], float(s["gain"]), s["strip"])
+            for s in data["sources"]
+        ]
+        return cls(data["clip"], data["clip_sha256"], data["model_id"], data["model_checksum"], sources,
+                   data["residual_strip"], dict(data["muted"]), data["version"])  # fmt: skip
+
+    def source(self, name: str) -> SourceEntry | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+
+def free_channels(occupied: Sequence[StripSpan], start: int, end: int, count: int, lowest: int) -> list[int]:
+    """``count`` channels from ``lowest`` up with no strip overlapping frames ``[start, end)``.
+
+    Raises ValueError when the sequencer runs out of channels."""
+    busy = {s.channel for s in occupied if s.start < end and start < s.end}
+    channels = [c for c in range(max(1, lowest), MAX_CHANNEL + 1) if c not in busy][:count]
+    if len(channels) < count:
+        raise ValueError(f"no {count} free sequencer channels above channel {lowest} for frames {start}-{end}")
+    return channels
+
+
+def safe_name(name: str) -> str:
+    """A source name as a file name: letters, digits, '-', '_' and '.' kept, the rest '_'."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()).strip("._")
+    return cleaned or "source"
+
+
+def stem_folder(blend_path: str, clip_sha256: str, movie_strip: str, temp_root: Path) -> tuple[Path, str]:
+    """Where a movie strip's stems go: (absolute folder, the prefix Blender stores for its files).
+
+    Next to a saved .blend in ``//pixelsep/<strip>-<hash>/`` (Blender's relative path, so the
+    project can move); for an unsaved file in ``temp_root`` (absolute) until it is saved."""
+    name = f"{safe_name(movie_strip)}-{clip_sha256[:12]}"
+    if blend_path:
+        folder = Path(blend_path).parent / STEM_FOLDER / name
+        return folder, f"//{STEM_FOLDER}/{name}/"
+    folder = Path(temp_root) / name
+    return folder, str(folder) + "/"
+
+
+def relocate_after_save(stored_path: str, temp_root: Path, blend_path: str) -> tuple[Path, Path, str] | None:
+    """A stem stored under ``temp_root`` when the .blend is first saved: (from, to, new stored path),
+    or None when the stem is already relative (nothing to move)."""
+    if stored_path.startswith("//"):
+        return None
+    source = Path(stored_path)
+    try:
+        relative = source.relative_to(Path(temp_root))
+    except ValueError:
+        return None
+    target = Path(blend_path).parent / STEM_FOLDER / relative
+    return source, target, f"//{STEM_FOLDER}/{relative.as_posix()}"
+
+
+def strip_name(movie_strip: str, source: str) -> str:
+    """The sound strip's name for a source (Blender names are at most 63 bytes)."""
+    return f"{movie_strip}.{source}"[:63]

@@ -1,0 +1,78 @@
+"""The Blender host's decisions without Blender: channels, stem paths, the recipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from host_bridge.blender.plan import (
+    Click,
+    Recipe,
+    SourceEntry,
+    StripSpan,
+    free_channels,
+    relocate_after_save,
+    safe_name,
+    stem_folder,
+    strip_name,
+)
+
+
+def test_free_channels_skip_strips_that_overlap_in_time():
+    occupied = [
+        StripSpan("movie", 1, 1, 241),
+        StripSpan("sound", 2, 1, 241),
+        StripSpan("title", 3, 100, 120),  # overlaps
+        StripSpan("later", 4, 241, 300),  # starts where the movie ends: no overlap
+        StripSpan("before", 5, -50, 1),  # ends where it starts: no overlap
+    ]
+    assert free_channels(occupied, 1, 241, 3, lowest=2) == [4, 5, 6]
+    assert free_channels(occupied, 1, 241, 1, lowest=1) == [4]
+
+
+def test_free_channels_run_out():
+    occupied = [StripSpan(f"s{c}", c, 0, 10) for c in range(1, 129)]
+    with pytest.raises(ValueError, match="no 1 free sequencer channels"):
+        free_channels(occupied, 5, 6, 1, lowest=1)
+
+
+def test_stems_go_next_to_a_saved_blend_as_relative_paths(tmp_path):
+    folder, stored = stem_folder(str(tmp_path / "edit.blend"), "ab" * 32, "duet.mp4", tmp_path / "tmp")
+    assert folder == tmp_path / "pixelsep" / "duet.mp4-abababababab"
+    assert stored == "//pixelsep/duet.mp4-abababababab/"
+
+
+def test_stems_of_an_unsaved_file_wait_in_a_temporary_folder_then_move(tmp_path):
+    temp = tmp_path / "tmp"
+    folder, stored = stem_folder("", "cd" * 32, "My Clip!", temp)
+    assert folder == temp / "My_Clip-cdcdcdcdcdcd" and stored == str(folder) + "/"
+    moved = relocate_after_save(stored + "violin.wav", temp, str(tmp_path / "proj" / "edit.blend"))
+    assert moved == (
+        folder / "violin.wav",
+        tmp_path / "proj" / "pixelsep" / "My_Clip-cdcdcdcdcdcd" / "violin.wav",
+        "//pixelsep/My_Clip-cdcdcdcdcdcd/violin.wav",
+    )
+    assert relocate_after_save("//pixelsep/x/violin.wav", temp, str(tmp_path / "e.blend")) is None
+    assert relocate_after_save("/elsewhere/violin.wav", temp, str(tmp_path / "e.blend")) is None
+
+
+def test_names():
+    assert safe_name(" violin (left) ") == "violin_left"
+    assert safe_name("...") == "source"
+    assert strip_name("duet.mp4", "violin") == "duet.mp4.violin"
+    assert len(strip_name("x" * 60, "violin")) == 63
+
+
+def test_recipe_round_trip_and_version():
+    recipe = Recipe(
+        "/clips/duet.mp4", "ab" * 32, "pixelsep-small", "cd" * 32,
+        [SourceEntry("violin", [Click(10, 20, 1.5), Click(0, 0, 2.0, 50, 60)], 0.5, "duet.mp4.violin")],
+        "duet.mp4.residual", {"duet.mp4.001": False},
+    )  # fmt: skip
+    again = Recipe.from_json(recipe.to_json())
+    assert again == recipe
+    assert again.source("violin").clicks[1].x1 == 50 and again.source("cello") is None
+    with pytest.raises(ValueError, match="version"):
+        Recipe.from_json(recipe.to_json().replace('"version": 1', '"version": 9'))
+    assert Path(again.clip).name == "duet.mp4"

@@ -9,7 +9,7 @@ DEMO_CLIP := examples/duet.mp4
 DEMO_OUT := demo-out
 UNTRAINED := models/small-untrained
 
-.PHONY: demo test setup system-deps model clean-venv bench
+.PHONY: demo test setup system-deps model clean-venv bench blender-env extension
 
 # Debian packages: python3-venv for the virtual environment; the General MIDI SoundFont and the
 # emoji font that the synthetic performance generator (training data, tests) draws on.
@@ -47,11 +47,26 @@ demo: setup
 	$(BIN)/pixelsep eval pixelsep-small $(DEMO_CLIP) -o $(DEMO_OUT)/scores -q
 	@echo "demo outputs are in $(DEMO_OUT)/: duet.long-drum.wav, duet.accordion.wav, duet.residual.wav, heatmap.png, scores.md"
 
-test: setup
+# A real Blender for the extension's tests: the bpy module (Blender 5.0.1, Python 3.11) in its own
+# environment with numpy < 2, like Blender's bundled Python.
+BLENDER_VENV := .venv-blender
+$(BLENDER_VENV)/.installed:
+	$(PYTHON) -m venv $(BLENDER_VENV)
+	$(BLENDER_VENV)/bin/python -m pip install --quiet "bpy==5.0.1" "numpy<2"
+	touch $@
+
+blender-env: $(BLENDER_VENV)/.installed
+
+# The Blender extension zip (dist/pixelsep_vse-<version>-<platform>.zip); PLATFORMS="linux-x64 windows-x64 macos-arm64"
+PLATFORMS ?= linux-x64
+extension: setup
+	$(BIN)/python installers/build_blender_extension.py $(foreach p,$(PLATFORMS),--platform $(p))
+
+test: setup blender-env
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python benchmarks/speed.py --out benchmarks/results/speed.json
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(BLENDER_VENV)

@@ -1,0 +1,410 @@
+"""Operators: analyse the active movie strip, add a source by a click, solo, remove the separation.
+
+Everything decided here comes from ``host_bridge.blender.plan`` and ``coords``; this module reads
+the scene into their plain values and writes their answers back.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import bpy
+
+from host_bridge.blender import coords, plan
+
+from . import compat
+
+MODEL_DIR = Path(__file__).resolve().parent / "models" / "pixelsep-small"
+
+_separator = None
+_analyses: dict[str, object] = {}  # clip path -> Analysis
+_jobs: dict[str, AnalysisJob] = {}  # clip path -> running analysis
+
+
+def get_separator():
+    global _separator
+    if _separator is None:
+        from pixelsep_plugin.api import Separator
+
+        _separator = Separator(MODEL_DIR)
+    return _separator
+
+
+def active_movie(context):
+    editor = context.scene.sequence_editor
+    strip = editor.active_strip if editor else None
+    return strip if strip is not None and strip.type == "MOVIE" else None
+
+
+def clip_path(strip) -> str:
+    return str(Path(bpy.path.abspath(strip.filepath)).resolve())
+
+
+def placement(scene, strip) -> coords.StripPlacement:
+    element = strip.elements[0]
+    transform, crop = strip.transform, strip.crop
+    return coords.StripPlacement(
+        element.orig_width, element.orig_height,
+        offset_x=transform.offset_x, offset_y=transform.offset_y,
+        scale_x=transform.scale_x, scale_y=transform.scale_y,
+        rotation=transform.rotation, origin_x=transform.origin[0], origin_y=transform.origin[1],
+        crop_left=crop.min_x, crop_right=crop.max_x, crop_bottom=crop.min_y, crop_top=crop.max_y,
+        flip_x=strip.use_flip_x, flip_y=strip.use_flip_y,
+        pixel_aspect=scene.render.pixel_aspect_x / scene.render.pixel_aspect_y,
+    )  # fmt: skip
+
+
+def movie_seconds(scene, strip, frame: float | None = None) -> float:
+    """The movie's own time at a scene frame (the current one by default)."""
+    frame = scene.frame_current if frame is None else frame
+    return max(0.0, (frame - strip.frame_start) * scene.render.fps_base / scene.render.fps)
+
+
+def spans(scene) -> list[plan.StripSpan]:
+    editor = scene.sequence_editor
+    return [plan.StripSpan(s.name, s.channel, s.frame_final_start, s.frame_final_end) for s in compat.strips(editor)]
+
+
+class AnalysisJob:
+    """An analysis in a background thread: progress for the UI, cancel from Esc."""
+
+    def __init__(self, clip: str):
+        self.clip = clip
+        self.stage, self.done, self.total = "starting", 0.0, 1.0
+        self.cancelled = False
+        self.error: str | None = None
+        self.result = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _progress(self, stage: str, done: float, total: float) -> None:
+        self.stage, self.done, self.total = stage, done, max(total, 1e-9)
+
+    def _run(self) -> None:
+        try:
+            self.result, _ = get_separator().analyze(self.clip, progress=self._progress, cancel=lambda: self.cancelled)
+        except Exception as error:  # reported in the UI as one line
+            self.error = str(error) or type(error).__name__
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total)
+
+
+def analysis_of(strip):
+    return _analyses.get(clip_path(strip))
+
+
+def read_recipe(strip) -> plan.Recipe | None:
+    text = strip.get(plan.RECIPE_PROPERTY)
+    return plan.Recipe.from_json(text) if text else None
+
+
+def _engine_sources(recipe: plan.Recipe):
+    from pixelsep_plugin.runtime.query import Box, Point, Source
+
+    sources = []
+    for entry in recipe.sources:
+        parts = tuple(
+            Point(c.x, c.y, c.time_seconds) if c.x1 is None else Box(c.x, c.y, c.x1, c.y1, c.time_seconds)
+            for c in entry.clicks
+        )
+        sources.append(Source(entry.name, parts))
+    return sources
+
+
+def _temp_root() -> Path:
+    return Path(bpy.app.tempdir or "/tmp") / "pixelsep"
+
+
+def render_recipe(context, movie, recipe: plan.Recipe) -> None:
+    """Write every stem of ``recipe`` and make the scene's sound strips match it."""
+    from pixelsep_plugin.api import write_stems
+
+    scene = context.scene
+    editor = scene.sequence_editor
+    analysis = analysis_of(movie)
+    if analysis is None:
+        raise RuntimeError("analyse the movie strip first")
+    folder, stored_prefix = plan.stem_folder(bpy.data.filepath, recipe.clip_sha256, movie.name, _temp_root())
+    separator = get_separator()
+    separation = separator.separate(analysis, _engine_sources(recipe))
+    prefix = plan.safe_name(movie.name)
+    files = write_stems(separation, folder, prefix, protect=[Path(recipe.clip)])
+    collection = compat.strips(editor)
+    # sound strips that play the movie's own audio are muted, never deleted
+    if not recipe.muted:
+        for strip in collection:
+            if strip.type == "SOUND" and strip.sound and Path(bpy.path.abspath(strip.sound.filepath)).resolve() == Path(recipe.clip):
+                recipe.muted[strip.name] = bool(strip.mute)
+                strip.mute = True
+    wanted = [(entry.name, entry) for entry in recipe.sources] + [("residual", None)]
+    for name, entry in wanted:
+        strip_name = entry.strip if entry is not None and entry.strip else (recipe.residual_strip if entry is None else "")
+        target_file = files.stems[name] if entry is not None else files.residual
+        stored = stored_prefix + target_file.name
+        old = collection.get(strip_name) if strip_name else None
+        keep = None
+        if old is not None:
+            keep = (old.channel, old.volume, old.mute)
+            collection.remove(old)
+        if not strip_name:
+            strip_name = plan.strip_name(movie.name, name)
+        channel = keep[0] if keep else plan.free_channels(spans(scene), movie.frame_final_start, movie.frame_final_end,
+                                                          1, lowest=movie.channel + 1)[0]  # fmt: skip
+        sound = collection.new_sound(strip_name, stored, channel, int(movie.frame_start))
+        sound.frame_final_start, sound.frame_final_end = movie.frame_final_start, movie.frame_final_end
+        sound[plan.STRIP_PROPERTY] = f'{{"movie": "{movie.name}", "source": "{name}"}}'
+        if keep:
+            sound.volume, sound.mute = keep[1], keep[2]
+        elif entry is not None:
+            sound.volume = entry.gain
+        if entry is None:
+            recipe.residual_strip = sound.name
+        else:
+            entry.strip = sound.name
+    movie[plan.RECIPE_PROPERTY] = recipe.to_json()
+
+
+def remove_separation(context, movie) -> None:
+    """Delete the stem strips (and their files), unmute what was muted, forget the recipe."""
+    recipe = read_recipe(movie)
+    if recipe is None:
+        return
+    collection = compat.strips(context.scene.sequence_editor)
+    for name in [s.strip for s in recipe.sources] + [recipe.residual_strip]:
+        strip = collection.get(name) if name else None
+        if strip is not None:
+            path = Path(bpy.path.abspath(strip.sound.filepath)) if strip.sound else None
+            collection.remove(strip)
+            if path is not None and path.parent.parent.name == plan.STEM_FOLDER and path.is_file():
+                path.unlink()
+                if not any(path.parent.iterdir()):
+                    path.parent.rmdir()
+    for name, was_muted in recipe.muted.items():
+        strip = collection.get(name)
+        if strip is not None:
+            strip.mute = was_muted
+    del movie[plan.RECIPE_PROPERTY]
+
+
+class PIXELSEP_OT_analyze(bpy.types.Operator):
+    """Analyse the active movie strip once (in the background); clicks are instant afterwards"""
+
+    bl_idname = "pixelsep.analyze"
+    bl_label = "Analyze"
+    bl_options = {"REGISTER"}
+
+    _timer = None
+    _job: AnalysisJob | None = None
+
+    @classmethod
+    def poll(cls, context):
+        return active_movie(context) is not None
+
+    def execute(self, context):  # synchronous: scripts and tests
+        movie = active_movie(context)
+        path = clip_path(movie)
+        try:
+            _analyses[path], _ = get_separator().analyze(path)
+        except Exception as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+    def invoke(self, context, event):
+        path = clip_path(active_movie(context))
+        if path in _jobs:
+            self.report({"WARNING"}, "this movie is being analysed already")
+            return {"CANCELLED"}
+        self._job = _jobs[path] = AnalysisJob(path)
+        self._timer = context.window_manager.event_timer_add(0.2, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        job = self._job
+        if event.type == "ESC":
+            job.cancelled = True
+        if event.type == "TIMER":
+            context.window_manager.pixelsep_progress = job.fraction
+            for area in context.screen.areas if context.screen else []:
+                if area.type == "SEQUENCE_EDITOR":
+                    area.tag_redraw()
+            if not job.thread.is_alive():
+                context.window_manager.event_timer_remove(self._timer)
+                _jobs.pop(job.clip, None)
+                context.window_manager.pixelsep_progress = 0.0
+                if job.result is not None:
+                    _analyses[job.clip] = job.result
+                    self.report({"INFO"}, "analysis done: click performers in the preview")
+                    return {"FINISHED"}
+                self.report({"WARNING"} if job.cancelled else {"ERROR"}, "analysis cancelled" if job.cancelled else job.error)
+                return {"CANCELLED"}
+        return {"PASS_THROUGH"}
+
+
+def add_source(context, movie, x: float, y: float, seconds: float, name: str) -> str:
+    """Add (or extend) a source clicked at movie pixel (x, y) at ``seconds``; returns its name."""
+    analysis = analysis_of(movie)
+    if analysis is None:
+        raise RuntimeError("analyse the movie strip first")
+    recipe = read_recipe(movie) or plan.Recipe(
+        clip_path(movie), analysis.meta["clip"]["sha256"], get_separator().package.model_id, get_separator().package.checksum
+    )
+    name = name or f"source{len(recipe.sources) + 1}"
+    entry = recipe.source(name)
+    click = plan.Click(float(x), float(y), float(min(seconds, analysis.duration_seconds)))
+    if entry is None:
+        recipe.sources.append(plan.SourceEntry(name, [click]))
+    else:
+        entry.clicks.append(click)
+    render_recipe(context, movie, recipe)
+    return name
+
+
+class PIXELSEP_OT_add_source(bpy.types.Operator):
+    """Add a source at a point of the preview (view coordinates) at the current frame"""
+
+    bl_idname = "pixelsep.add_source"
+    bl_label = "Add Source"
+    bl_options = {"REGISTER", "UNDO"}
+
+    view_x: bpy.props.FloatProperty(name="View X")
+    view_y: bpy.props.FloatProperty(name="View Y")
+    source_name: bpy.props.StringProperty(name="Name", description="empty: source1, source2, ...")
+
+    @classmethod
+    def poll(cls, context):
+        movie = active_movie(context)
+        return movie is not None and analysis_of(movie) is not None
+
+    def execute(self, context):
+        movie = active_movie(context)
+        analysis = analysis_of(movie)
+        point = coords.view_to_movie(placement(context.scene, movie), self.view_x, self.view_y,
+                                     frame_size=(analysis.width, analysis.height))  # fmt: skip
+        if point is None:
+            self.report({"WARNING"}, "the click is outside the movie strip's picture")
+            return {"CANCELLED"}
+        try:
+            name = add_source(context, movie, point[0], point[1], movie_seconds(context.scene, movie), self.source_name)
+        except Exception as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"{name}: stem strip added")
+        return {"FINISHED"}
+
+
+class PIXELSEP_OT_pick(bpy.types.Operator):
+    """Click performers in the preview to add them as sources; Esc or right-click to stop"""
+
+    bl_idname = "pixelsep.pick"
+    bl_label = "Pick Performers"
+
+    @classmethod
+    def poll(cls, context):
+        movie = active_movie(context)
+        return movie is not None and analysis_of(movie) is not None
+
+    def invoke(self, context, event):
+        context.window_manager.modal_handler_add(self)
+        context.workspace.status_text_set("PixelSep: click a performer in the preview; Esc to stop")
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type in {"ESC", "RIGHTMOUSE"} and event.value == "PRESS":
+            context.workspace.status_text_set(None)
+            return {"FINISHED"}
+        if event.type == "LEFTMOUSE" and event.value == "PRESS":
+            region = next((r for a in context.screen.areas if a.type == "SEQUENCE_EDITOR"
+                           for r in a.regions if r.type == "PREVIEW"
+                           and r.x <= event.mouse_x < r.x + r.width and r.y <= event.mouse_y < r.y + r.height), None)  # fmt: skip
+            if region is None:
+                return {"PASS_THROUGH"}
+            vx, vy = region.view2d.region_to_view(event.mouse_x - region.x, event.mouse_y - region.y)
+            bpy.ops.pixelsep.add_source(view_x=vx, view_y=vy)
+            return {"RUNNING_MODAL"}
+        return {"PASS_THROUGH"}
+
+
+class PIXELSEP_OT_solo(bpy.types.Operator):
+    """Hear only this source (mutes the other stems and the residual); again to hear all"""
+
+    bl_idname = "pixelsep.solo"
+    bl_label = "Solo"
+    bl_options = {"REGISTER", "UNDO"}
+
+    strip_name: bpy.props.StringProperty()
+
+    def execute(self, context):
+        movie = active_movie(context)
+        recipe = read_recipe(movie) if movie else None
+        if recipe is None:
+            return {"CANCELLED"}
+        collection = compat.strips(context.scene.sequence_editor)
+        names = [s.strip for s in recipe.sources] + [recipe.residual_strip]
+        others = [collection.get(n) for n in names if n != self.strip_name and collection.get(n)]
+        target = collection.get(self.strip_name)
+        soloed = target is not None and not target.mute and all(s.mute for s in others)
+        for strip in others:
+            strip.mute = not soloed
+        if target is not None:
+            target.mute = False
+        return {"FINISHED"}
+
+
+class PIXELSEP_OT_remove(bpy.types.Operator):
+    """Remove the stem strips and their files and unmute the movie's sound: the scene as before"""
+
+    bl_idname = "pixelsep.remove"
+    bl_label = "Remove Separation"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        movie = active_movie(context)
+        return movie is not None and read_recipe(movie) is not None
+
+    def execute(self, context):
+        remove_separation(context, active_movie(context))
+        return {"FINISHED"}
+
+
+@bpy.app.handlers.persistent
+def _move_temporary_stems(filepath, *args):
+    """On the first save, stems made before it move from the temporary folder next to the .blend."""
+    scene_list = bpy.data.scenes
+    for scene in scene_list:
+        if not scene.sequence_editor:
+            continue
+        for strip in compat.strips(scene.sequence_editor):
+            if strip.type != "SOUND" or plan.STRIP_PROPERTY not in strip or not strip.sound:
+                continue
+            move = plan.relocate_after_save(strip.sound.filepath, _temp_root(), filepath)
+            if move is None:
+                continue
+            source, target, stored = move
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_file():
+                source.replace(target)
+            strip.sound.filepath = stored
+
+
+CLASSES = (PIXELSEP_OT_analyze, PIXELSEP_OT_add_source, PIXELSEP_OT_pick, PIXELSEP_OT_solo, PIXELSEP_OT_remove)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.WindowManager.pixelsep_progress = bpy.props.FloatProperty(subtype="FACTOR", min=0.0, max=1.0)
+    bpy.app.handlers.save_pre.append(_move_temporary_stems)
+
+
+def unregister() -> None:
+    if _move_temporary_stems in bpy.app.handlers.save_pre:
+        bpy.app.handlers.save_pre.remove(_move_temporary_stems)
+    del bpy.types.WindowManager.pixelsep_progress
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

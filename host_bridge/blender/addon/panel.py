@@ -1,0 +1,54 @@
+"""The sidebar panel in the Sequencer (category "PixelSep")."""
+
+from __future__ import annotations
+
+import bpy
+
+from . import compat, operators
+
+
+class PIXELSEP_PT_panel(bpy.types.Panel):
+    bl_space_type = "SEQUENCE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "PixelSep"
+    bl_label = "PixelSep"
+
+    def draw(self, context):
+        layout = self.layout
+        movie = operators.active_movie(context)
+        if movie is None:
+            layout.label(text="Select a movie strip", icon="INFO")
+            return
+        layout.label(text=movie.name, icon="FILE_MOVIE")
+        job = operators._jobs.get(operators.clip_path(movie))
+        if job is not None:
+            layout.progress(factor=job.fraction, type="BAR", text=f"{job.stage} (Esc cancels)")
+        elif operators.analysis_of(movie) is None:
+            layout.operator("pixelsep.analyze", icon="VIEWZOOM")
+            return
+        else:
+            layout.operator("pixelsep.pick", icon="EYEDROPPER")
+        recipe = operators.read_recipe(movie)
+        if recipe is None:
+            return
+        collection = compat.strips(context.scene.sequence_editor)
+        box = layout.box()
+        rows = [(entry.name, entry.strip) for entry in recipe.sources] + [("residual", recipe.residual_strip)]
+        for label, name in rows:
+            strip = collection.get(name)
+            if strip is None:
+                continue
+            row = box.row(align=True)
+            row.label(text=label)
+            row.prop(strip, "volume", text="")
+            row.prop(strip, "mute", text="", icon="HIDE_ON" if strip.mute else "HIDE_OFF")
+            row.operator("pixelsep.solo", text="", icon="SOLO_ON").strip_name = name
+        layout.operator("pixelsep.remove", icon="TRASH")
+
+
+def register() -> None:
+    bpy.utils.register_class(PIXELSEP_PT_panel)
+
+
+def unregister() -> None:
+    bpy.utils.unregister_class(PIXELSEP_PT_panel)

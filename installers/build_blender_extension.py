@@ -1,0 +1,127 @@
+"""Build the Blender extension zip: the add-on, pixelsep as a wheel, its dependencies' wheels, the model.
+
+    python installers/build_blender_extension.py                       # linux-x64 -> dist/
+    python installers/build_blender_extension.py --platform windows-x64 --platform macos-arm64
+
+One zip per platform, ``dist/pixelsep_vse-<version>-<platform>.zip``, installable in Blender 4.2
+to 5.0 (Python 3.11) with Edit > Preferences > Get Extensions > Install from Disk. Inside: the
+add-on (``host_bridge/blender/addon``), ``blender_manifest.toml``, ``wheels/`` (pixelsep itself,
+ONNX Runtime, PyAV and their dependencies for that platform; numpy is Blender's own) and
+``models/pixelsep-small``. Wheels are fetched with ``pip download`` (PyPI or the configured index)
+into ``--wheel-cache`` once; nothing is fetched when Blender installs or runs the extension.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXTENSION_ID = "pixelsep_vse"
+MODEL = "pixelsep-small"
+# pip platform tags per Blender platform; Blender 4.2-5.0 run Python 3.11
+PLATFORMS = {
+    "linux-x64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"],
+    "windows-x64": ["win_amd64"],
+    "macos-arm64": ["macosx_11_0_arm64", "macosx_12_0_arm64", "macosx_13_0_arm64", "macosx_14_0_arm64"],
+}
+# What the engine's inference path needs besides numpy, with their own dependencies.
+REQUIREMENTS = ["onnxruntime", "av", "flatbuffers", "packaging", "protobuf"]
+PYTHON_VERSION = "3.11"
+
+
+def project_version() -> str:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+
+def download_wheels(platform: str, cache: Path) -> list[Path]:
+    """The dependency wheels for ``platform`` (one per requirement), downloaded once into ``cache``."""
+    folder = cache / platform
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               "--python-version", PYTHON_VERSION, "--implementation", "cp", "--dest", str(folder)]  # fmt: skip
+    for tag in PLATFORMS[platform]:
+        command += ["--platform", tag]
+    subprocess.run(command + REQUIREMENTS, check=True)
+    wheels = sorted(folder.glob("*.whl"))
+    for requirement in REQUIREMENTS:
+        found = [w for w in wheels if w.name.split("-")[0].lower() == requirement.replace("-", "_").lower()]
+        if len(found) != 1:
+            raise SystemExit(f"{platform}: expected one {requirement} wheel in {folder}, found {len(found)}")
+    return wheels
+
+
+def build_pixelsep_wheel(out: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--wheel-dir", str(out), str(REPO)], check=True)  # fmt: skip
+    return next(out.glob("pixelsep-*.whl"))
+
+
+def manifest(version: str, platform: str, wheels: list[str]) -> str:
+    listed = ",\n".join(f'  "./wheels/{name}"' for name in wheels)
+    return f'''schema_version = "1.0.0"
+id = "{EXTENSION_ID}"
+version = "{version}"
+name = "PixelSep"
+tagline = "Click a performer in the sequencer preview to get their sound as a strip"
+maintainer = "pixelsep developers"
+type = "add-on"
+website = "https://github.com/pixelsep/pixelsep"
+tags = ["Sequencer", "Audio"]
+blender_version_min = "4.2.0"
+license = ["SPDX:GPL-3.0-or-later"]
+platforms = ["{platform}"]
+wheels = [
+{listed}
+]
+
+[permissions]
+files = "Reads the movie and writes the separated stems next to the .blend file"
+'''
+
+
+def build(platform: str, out_dir: Path, cache: Path) -> Path:
+    version = project_version()
+    with tempfile.TemporaryDirectory(prefix="pixelsep-ext-") as temp:
+        stage = Path(temp) / EXTENSION_ID
+        shutil.copytree(REPO / "host_bridge" / "blender" / "addon", stage, ignore=shutil.ignore_patterns("__pycache__"))
+        wheels_dir = stage / "wheels"
+        wheels_dir.mkdir()
+        own = build_pixelsep_wheel(Path(temp) / "own")
+        shutil.copy(own, wheels_dir)
+        for wheel in download_wheels(platform, cache):
+            shutil.copy(wheel, wheels_dir)
+        shutil.copytree(REPO / "models" / MODEL, stage / "models" / MODEL)
+        names = sorted(p.name for p in wheels_dir.iterdir())
+        (stage / "blender_manifest.toml").write_text(manifest(version, platform, names))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / f"{EXTENSION_ID}-{version}-{platform}.zip"
+        partial = target.with_suffix(".zip.part")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(stage.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(stage).as_posix())
+        partial.replace(target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--platform", action="append", choices=sorted(PLATFORMS), help="default: linux-x64")
+    parser.add_argument("--out", type=Path, default=REPO / "dist")
+    parser.add_argument("--wheel-cache", type=Path, default=REPO / "build" / "extension-wheels")
+    args = parser.parse_args(argv)
+    for platform in args.platform or ["linux-x64"]:
+        path = build(platform, args.out, args.wheel_cache)
+        print(f"{platform}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

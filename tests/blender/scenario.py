@@ -1,0 +1,93 @@
+"""Runs inside a real Blender (the bpy module): install the extension zip like a user, separate the
+example duet by clicking in preview coordinates, save, reopen, remove. Writes what it saw as JSON.
+
+    python scenario.py -- EXTENSION.zip CLIP OUT.json WORK_DIR
+"""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import bpy
+
+zip_path, clip, out_path, work = sys.argv[sys.argv.index("--") + 1 :]
+work = Path(work)
+report = {"blender": bpy.app.version_string}
+
+bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
+report["enabled"] = [name for name in bpy.context.preferences.addons.keys() if name.endswith("pixelsep_vse")]
+
+from host_bridge.blender import coords  # noqa: E402  (from the extension's own wheels)
+
+
+def strips_of(editor):
+    return editor.strips if hasattr(editor, "strips") else editor.sequences
+
+
+def state(scene):
+    out = {}
+    for s in strips_of(scene.sequence_editor):
+        entry = {"type": s.type, "channel": s.channel, "start": s.frame_final_start, "end": s.frame_final_end,
+                 "mute": s.mute}  # fmt: skip
+        if s.type == "SOUND":
+            entry["stored"] = s.sound.filepath
+            entry["file"] = bpy.path.abspath(s.sound.filepath)
+            entry["volume"] = s.volume
+        out[s.name] = entry
+    return out
+
+
+scene = bpy.context.scene
+scene.render.resolution_x, scene.render.resolution_y = 640, 480
+scene.render.fps, scene.render.fps_base = 24, 1.0
+editor = scene.sequence_editor_create()
+movie = strips_of(editor).new_movie("duet", clip, channel=1, frame_start=11)
+strips_of(editor).new_sound("duet.sound", clip, channel=2, frame_start=11)
+try:  # Blender 5: a length; 4.x: an end frame
+    strips_of(editor).new_effect("title", "COLOR", channel=4, frame_start=50, length=10)
+except TypeError:
+    strips_of(editor).new_effect("title", "COLOR", channel=4, frame_start=50, frame_end=60)
+movie.transform.offset_x, movie.transform.offset_y = 30.0, -20.0
+movie.transform.scale_x = movie.transform.scale_y = 1.2
+movie.transform.rotation = 0.1
+editor.active_strip = movie
+report["before"] = state(scene)
+
+report["analyze"] = list(bpy.ops.pixelsep.analyze())
+sidecar = json.loads(Path(clip).with_suffix(".json").read_text())
+frame = int(round(5.0 * sidecar["fps"]))
+scene.frame_set(int(movie.frame_start) + frame)
+element = movie.elements[0]
+placement = coords.StripPlacement(element.orig_width, element.orig_height, offset_x=30.0, offset_y=-20.0,
+                                  scale_x=1.2, scale_y=1.2, rotation=0.1)  # fmt: skip
+report["clicks"] = {}
+for performer in sidecar["performers"]:
+    x0, y0, x1, y1 = performer["boxes"][frame]
+    view = coords.movie_to_view(placement, (x0 + x1) / 2, (y0 + y1) / 2)
+    report["clicks"][performer["name"]] = [(x0 + x1) / 2, (y0 + y1) / 2]
+    report.setdefault("add_source", []).append(
+        list(bpy.ops.pixelsep.add_source(view_x=view[0], view_y=view[1], source_name=performer["name"]))
+    )
+report["separated"] = state(scene)
+report["recipe"] = json.loads(movie["pixelsep"])
+
+blend = work / "project" / "edit.blend"
+blend.parent.mkdir(parents=True)
+bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+report["saved"] = state(scene)
+
+bpy.ops.wm.open_mainfile(filepath=str(blend))
+scene = bpy.context.scene
+report["reopened"] = state(scene)
+copies = work / "stems-after-reopen"  # kept for the comparison with the CLI: removing deletes the stems
+copies.mkdir()
+for name, entry in report["reopened"].items():
+    if entry["type"] == "SOUND" and name != "duet.sound":
+        shutil.copy(entry["file"], copies / Path(entry["file"]).name)
+editor = scene.sequence_editor
+editor.active_strip = strips_of(editor)["duet"]
+report["remove"] = list(bpy.ops.pixelsep.remove())
+report["removed"] = state(scene)
+report["recipe_after_remove"] = "pixelsep" in strips_of(editor)["duet"]
+Path(out_path).write_text(json.dumps(report, indent=1))

@@ -1,0 +1,104 @@
+"""The Blender extension in a real Blender: the bpy module (5.0.1, numpy 1.26) in its own environment.
+
+`make test` builds that environment (.venv-blender) and the extension zip; the scenario
+(tests/blender/scenario.py) installs the zip like a user, clicks both performers of the example
+duet in preview coordinates of a moved, scaled and rotated strip, saves, reopens and removes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from host_bridge.cli.main import main
+from pixelsep_plugin import media
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "duet.mp4"
+
+
+def _blender_python() -> Path:
+    path = Path(os.environ.get("PIXELSEP_BLENDER_PYTHON", REPO / ".venv-blender" / "bin" / "python"))
+    if not path.is_file():
+        pytest.fail(f"no Blender Python at {path}: run `make blender-env` (bpy==5.0.1 with numpy<2)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    work = tmp_path_factory.mktemp("blender")
+    build = subprocess.run([sys.executable, str(REPO / "installers" / "build_blender_extension.py"), "--out", str(work / "dist")],
+                           capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert build.returncode == 0, build.stderr[-2000:]
+    archive = next((work / "dist").glob("pixelsep_vse-*-linux-x64.zip"))
+    env = {**os.environ, "HOME": str(work / "home"), "PIXELSEP_CACHE": str(work / "cache")}
+    (work / "home").mkdir()
+    out = work / "report.json"
+    run = subprocess.run(
+        [str(_blender_python()), str(REPO / "tests" / "blender" / "scenario.py"), "--", str(archive), str(EXAMPLE), str(out), str(work)],
+        capture_output=True, text=True, timeout=600, env=env, cwd=work,
+    )  # fmt: skip
+    assert run.returncode == 0 and out.is_file(), (run.stdout + run.stderr)[-4000:]
+    return json.loads(out.read_text()), work
+
+
+def test_the_zip_installs_and_enables(scenario):
+    report, _ = scenario
+    assert report["blender"].startswith("5.0") and len(report["enabled"]) == 1
+    assert report["analyze"] == ["FINISHED"] and report["add_source"] == [["FINISHED"], ["FINISHED"]]
+
+
+def test_each_click_becomes_a_sound_strip_under_the_movie(scenario):
+    report, _ = scenario
+    before, after = report["before"], report["separated"]
+    movie = after["duet"]
+    stems = {name: s for name, s in after.items() if name not in before}
+    assert sorted(stems) == ["duet.accordion", "duet.long-drum", "duet.residual"]
+    busy = {s["channel"] for s in before.values()}
+    for stem in stems.values():
+        assert stem["type"] == "SOUND" and (stem["start"], stem["end"]) == (movie["start"], movie["end"])
+        assert stem["channel"] not in busy and not stem["mute"]  # the title on channel 4 overlaps: skipped
+    assert len({s["channel"] for s in stems.values()}) == 3
+    assert after["duet.sound"]["mute"] and not before["duet.sound"]["mute"]  # muted, still there
+    # the clicks, mapped back through offset, scale and rotation, land on the box centres
+    for source in report["recipe"]["sources"]:
+        click = source["clicks"][0]
+        assert [click["x"], click["y"]] == pytest.approx(report["clicks"][source["name"]], abs=1e-3)
+        assert click["time_seconds"] == pytest.approx(5.0)
+
+
+def test_stems_equal_what_the_cli_writes(scenario, tmp_path):
+    report, work = scenario
+    args = ["separate", str(EXAMPLE), "-o", str(tmp_path), "-q", "--model", str(REPO / "models" / "pixelsep-small")]
+    for source in report["recipe"]["sources"]:
+        click = source["clicks"][0]
+        args += ["--at", f"{click['x']!r},{click['y']!r}@{click['time_seconds']!r}", "--name", source["name"]]
+    assert main(args) == 0
+    for name in ("long-drum", "accordion", "residual"):
+        blender_stem, rate = media.read_audio(work / "stems-after-reopen" / f"duet.{name}.wav")
+        cli_stem, cli_rate = media.read_audio(tmp_path / f"duet.{name}.wav")
+        assert rate == cli_rate == 44100 and blender_stem.shape == cli_stem.shape
+        np.testing.assert_allclose(blender_stem, cli_stem, atol=1e-5)
+
+
+def test_save_reopen_keeps_relative_stems_and_remove_restores_the_scene(scenario):
+    report, work = scenario
+    for name in ("duet.long-drum", "duet.accordion", "duet.residual"):
+        saved = report["saved"][name]
+        assert saved["stored"].startswith("//pixelsep/")  # moved from the temporary folder on save
+        assert Path(saved["file"]).is_relative_to(work / "project" / "pixelsep")
+        assert report["reopened"][name]["stored"] == saved["stored"]
+    assert report["remove"] == ["FINISHED"] and not report["recipe_after_remove"]
+    removed, before = report["removed"], report["before"]
+    assert sorted(removed) == sorted(before)
+    for name, strip in before.items():
+        assert {k: removed[name][k] for k in ("channel", "start", "end", "mute")} == {
+            k: strip[k] for k in ("channel", "start", "end", "mute")
+        }
+    assert not any((work / "project" / "pixelsep").rglob("*.wav"))

@@ -80,7 +80,7 @@ report["saved"] = state(scene)
 bpy.ops.wm.open_mainfile(filepath=str(blend))
 scene = bpy.context.scene
 report["reopened"] = state(scene)
-copies = work / "stems-after-reopen"  # kept for the comparison with the CLI: removing deletes the stems
+copies = work / "stems-after-reopen"  # for the comparison with the CLI
 copies.mkdir()
 for name, entry in report["reopened"].items():
     if entry["type"] == "SOUND" and name != "duet.sound":

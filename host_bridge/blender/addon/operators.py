@@ -168,7 +168,9 @@ def render_recipe(context, movie, recipe: plan.Recipe) -> None:
 
 
 def remove_separation(context, movie) -> None:
-    """Delete the stem strips (and their files), unmute what was muted, forget the recipe."""
+    """Delete the stem strips, unmute what was muted, forget the recipe.
+
+    The stem files stay on disk, so that Undo can bring the strips back with their sound."""
     recipe = read_recipe(movie)
     if recipe is None:
         return
@@ -176,12 +178,7 @@ def remove_separation(context, movie) -> None:
     for name in [s.strip for s in recipe.sources] + [recipe.residual_strip]:
         strip = collection.get(name) if name else None
         if strip is not None:
-            path = Path(bpy.path.abspath(strip.sound.filepath)) if strip.sound else None
             collection.remove(strip)
-            if path is not None and path.parent.parent.name == plan.STEM_FOLDER and path.is_file():
-                path.unlink()
-                if not any(path.parent.iterdir()):
-                    path.parent.rmdir()
     for name, was_muted in recipe.muted.items():
         strip = collection.get(name)
         if strip is not None:
@@ -356,7 +353,7 @@ class PIXELSEP_OT_solo(bpy.types.Operator):
 
 
 class PIXELSEP_OT_remove(bpy.types.Operator):
-    """Remove the stem strips and their files and unmute the movie's sound: the scene as before"""
+    """Remove the stem strips and unmute the movie's sound: the scene as before (the stem files stay, for Undo)"""
 
     bl_idname = "pixelsep.remove"
     bl_label = "Remove Separation"

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from host_bridge.blender.coords import StripPlacement, movie_to_view, view_to_movie
+from host_bridge.blender.coords import StripPlacement, movie_to_view, view_to_movie, visible_quad
 
 
 def _view(p: StripPlacement, x: float, y: float) -> tuple[float, float]:
@@ -103,3 +103,12 @@ def test_bad_placements_are_refused():
         StripPlacement(200, 100, scale_x=0)
     with pytest.raises(ValueError, match="image size"):
         StripPlacement(0, 100)
+
+
+def test_the_visible_quad_follows_crop_and_transform():
+    p = StripPlacement(200, 100, crop_left=20, crop_top=30, offset_x=10)
+    quad = visible_quad(p)
+    assert [corner for corner, _ in quad] == [(-70, -50), (110, -50), (110, 20), (-70, 20)]
+    assert [uv for _, uv in quad] == [(0.1, 0.0), (1.0, 0.0), (1.0, 0.7), (0.1, 0.7)]
+    turned = visible_quad(StripPlacement(200, 100, rotation=math.pi))
+    assert turned[0][0] == pytest.approx((100, 50))  # bottom-left ends top-right

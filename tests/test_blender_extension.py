@@ -52,6 +52,7 @@ def test_the_zip_installs_and_enables(scenario):
     report, _ = scenario
     assert report["blender"].startswith("5.0") and len(report["enabled"]) == 1
     assert report["analyze"] == ["FINISHED"] and report["add_source"] == [["FINISHED"], ["FINISHED"]]
+    assert report["heatmap_toggle"] is True
 
 
 def test_each_click_becomes_a_sound_strip_under_the_movie(scenario):

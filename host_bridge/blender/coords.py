@@ -97,3 +97,14 @@ def view_to_movie(
     if frame_size is not None and frame_size != (p.image_width, p.image_height):
         x, y = x * frame_size[0] / p.image_width, y * frame_size[1] / p.image_height
     return x, y
+
+
+def visible_quad(p: StripPlacement) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """The visible (cropped) image as four corners for drawing over it: ((view x, view y),
+    (texture u, v)) for bottom-left, bottom-right, top-right, top-left, with texture (0, 0) at the
+    image's bottom-left corner."""
+    w, h = p.image_width, p.image_height
+    left, right = p.crop_left, w - p.crop_right
+    top, bottom = p.crop_top, h - p.crop_bottom  # image rows, y down
+    corners = [(left, bottom), (right, bottom), (right, top), (left, top)]
+    return [(movie_to_view(p, x, y), (x / w, 1.0 - y / h)) for x, y in corners]

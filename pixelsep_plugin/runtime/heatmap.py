@@ -41,9 +41,9 @@ def energy_map(analysis: Analysis, package: ModelPackage, time_seconds: float) -
 MIN_SPAN = 0.1
 
 
-def overlay(frame_rgb: np.ndarray, energy: np.ndarray, opacity: float = 0.6) -> np.ndarray:
-    """Blend an energy map (h, w) in [0, 1], upsampled bilinearly, over a frame (H, W, 3) uint8."""
-    height, width = frame_rgb.shape[:2]
+def heat_layer(energy: np.ndarray, width: int, height: int, opacity: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
+    """An energy map (h, w) in [0, 1], upsampled bilinearly to (height, width), as a colour layer:
+    (colour float (height, width, 3) in [0, 255], alpha float (height, width, 1) in [0, opacity])."""
     h, w = energy.shape
     ys = np.clip((np.arange(height) + 0.5) * h / height - 0.5, 0, h - 1)
     xs = np.clip((np.arange(width) + 0.5) * w / width - 0.5, 0, w - 1)
@@ -57,8 +57,13 @@ def overlay(frame_rgb: np.ndarray, energy: np.ndarray, opacity: float = 0.6) -> 
     # map (an untrained model, silence) stays flat instead of showing its noise as structure.
     span = max(float(up.max() - up.min()), MIN_SPAN)
     level = (up - up.min()) / span
-    colour = _heat_colours(level)
-    alpha = (opacity * level)[..., None]
+    return _heat_colours(level), (opacity * level)[..., None]
+
+
+def overlay(frame_rgb: np.ndarray, energy: np.ndarray, opacity: float = 0.6) -> np.ndarray:
+    """Blend an energy map (h, w) in [0, 1], upsampled bilinearly, over a frame (H, W, 3) uint8."""
+    height, width = frame_rgb.shape[:2]
+    colour, alpha = heat_layer(energy, width, height, opacity)
     return (frame_rgb * (1 - alpha) + colour * alpha).clip(0, 255).astype(np.uint8)
 
 

@@ -70,6 +70,8 @@ for performer in sidecar["performers"]:
         list(bpy.ops.pixelsep.add_source(view_x=view[0], view_y=view[1], source_name=performer["name"]))
     )
 report["separated"] = state(scene)
+bpy.context.window_manager.pixelsep_heatmap = True  # the overlay's toggle (drawing needs a window)
+report["heatmap_toggle"] = bpy.context.window_manager.pixelsep_heatmap
 report["recipe"] = json.loads(movie["pixelsep"])
 
 blend = work / "project" / "edit.blend"

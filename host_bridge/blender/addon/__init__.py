@@ -6,14 +6,16 @@ the bundled pixelsep wheel; this package only gathers from and creates in the sc
 
 from __future__ import annotations
 
-from . import operators, panel
+from . import operators, overlay, panel
 
 
 def register() -> None:
     operators.register()
+    overlay.register()
     panel.register()
 
 
 def unregister() -> None:
     panel.unregister()
+    overlay.unregister()
     operators.unregister()

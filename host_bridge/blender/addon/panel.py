@@ -28,6 +28,7 @@ class PIXELSEP_PT_panel(bpy.types.Panel):
             return
         else:
             layout.operator("pixelsep.pick", icon="EYEDROPPER")
+            layout.prop(context.window_manager, "pixelsep_heatmap", icon="LIGHT_SUN")
         recipe = operators.read_recipe(movie)
         if recipe is None:
             return

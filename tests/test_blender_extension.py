@@ -1,6 +1,6 @@
-"""The Blender extension in a real Blender: the bpy module (5.0.1, numpy 1.26) in its own environment.
+"""The Blender extension in real Blenders: the bpy modules 5.0.1 and 4.5.x (numpy 1.26) in their own environments.
 
-`make test` builds that environment (.venv-blender) and the extension zip; the scenario
+`make test` builds those environments (.venv-blender, .venv-blender-4.5) and the extension zip; the scenario
 (tests/blender/scenario.py) installs the zip like a user, clicks both performers of the example
 duet in preview coordinates of a moved, scaled and rotated strip, saves, reopens and removes.
 """
@@ -23,16 +23,21 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "duet.mp4"
 
 
-def _blender_python() -> Path:
-    path = Path(os.environ.get("PIXELSEP_BLENDER_PYTHON", REPO / ".venv-blender" / "bin" / "python"))
+# Blender version -> the environment `make blender-env` makes for it (bpy module, numpy < 2)
+BLENDERS = {"5.0": REPO / ".venv-blender", "4.5": REPO / ".venv-blender-4.5"}
+
+
+def _blender_python(version: str) -> Path:
+    path = BLENDERS[version] / "bin" / "python"
     if not path.is_file():
-        pytest.fail(f"no Blender Python at {path}: run `make blender-env` (bpy==5.0.1 with numpy<2)")
+        pytest.fail(f"no Blender {version} Python at {path}: run `make blender-env`")
     return path
 
 
-@pytest.fixture(scope="module")
-def scenario(tmp_path_factory):
-    work = tmp_path_factory.mktemp("blender")
+@pytest.fixture(scope="module", params=sorted(BLENDERS, reverse=True))
+def scenario(request, tmp_path_factory):
+    version = request.param
+    work = tmp_path_factory.mktemp(f"blender-{version}")
     build = subprocess.run([sys.executable, str(REPO / "installers" / "build_blender_extension.py"), "--out", str(work / "dist")],
                            capture_output=True, text=True, timeout=900)  # fmt: skip
     assert build.returncode == 0, build.stderr[-2000:]
@@ -41,16 +46,18 @@ def scenario(tmp_path_factory):
     (work / "home").mkdir()
     out = work / "report.json"
     run = subprocess.run(
-        [str(_blender_python()), str(REPO / "tests" / "blender" / "scenario.py"), "--", str(archive), str(EXAMPLE), str(out), str(work)],
+        [str(_blender_python(version)), str(REPO / "tests" / "blender" / "scenario.py"), "--", str(archive), str(EXAMPLE), str(out), str(work)],
         capture_output=True, text=True, timeout=600, env=env, cwd=work,
     )  # fmt: skip
     assert run.returncode == 0 and out.is_file(), (run.stdout + run.stderr)[-4000:]
-    return json.loads(out.read_text()), work
+    report = json.loads(out.read_text())
+    assert report["blender"].startswith(version)
+    return report, work
 
 
 def test_the_zip_installs_and_enables(scenario):
     report, _ = scenario
-    assert report["blender"].startswith("5.0") and len(report["enabled"]) == 1
+    assert len(report["enabled"]) == 1
     assert report["analyze"] == ["FINISHED"] and report["add_source"] == [["FINISHED"], ["FINISHED"]]
     assert report["heatmap_toggle"] is True
 

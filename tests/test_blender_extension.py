@@ -60,6 +60,9 @@ def test_the_zip_installs_and_enables(scenario):
     assert len(report["enabled"]) == 1
     assert report["analyze"] == ["FINISHED"] and report["add_source"] == [["FINISHED"], ["FINISHED"]]
     assert report["heatmap_toggle"] is True
+    job = report["background_job"]  # Analyze's background thread: progress, then the analysis
+    assert job["result"] and job["error"] is None and job["fraction"] == 1.0 and len(job["progress_seen"]) > 1
+    assert not report["cancelled_job"]["result"] and "cancel" in report["cancelled_job"]["error"].lower()
 
 
 def test_each_click_becomes_a_sound_strip_under_the_movie(scenario):

@@ -54,6 +54,19 @@ movie.transform.rotation = 0.1
 editor.active_strip = movie
 report["before"] = state(scene)
 
+# the background analysis behind the Analyze button (the button's modal part needs a window)
+operators = sys.modules[next(n for n in sys.modules if n.endswith("pixelsep_vse.operators"))]
+cancelled = operators.AnalysisJob(clip)  # first, so nothing is cached yet
+cancelled.cancelled = True
+cancelled.thread.join(120)
+report["cancelled_job"] = {"result": cancelled.result is not None, "error": cancelled.error}
+job = operators.AnalysisJob(clip)
+seen = []
+while job.thread.is_alive():
+    seen.append(job.fraction)
+    job.thread.join(0.05)
+report["background_job"] = {"result": job.result is not None, "error": job.error, "fraction": job.fraction,
+                            "progress_seen": sorted(set(round(f, 2) for f in seen))}  # fmt: skip
 report["analyze"] = list(bpy.ops.pixelsep.analyze())
 sidecar = json.loads(Path(clip).with_suffix(".json").read_text())
 frame = int(round(5.0 * sidecar["fps"]))

@@ -84,6 +84,11 @@ def test_each_click_becomes_a_sound_strip_under_the_movie(scenario):
         assert click["time_seconds"] == pytest.approx(5.0)
 
 
+def test_a_new_click_keeps_the_stems_volume_keyframes(scenario):
+    report, _ = scenario
+    assert report["keyframes"] == pytest.approx([0.25, 0.75])
+
+
 def test_stems_equal_what_the_cli_writes(scenario, tmp_path):
     report, work = scenario
     args = ["separate", str(EXAMPLE), "-o", str(tmp_path), "-q", "--model", str(REPO / "models" / "pixelsep-small")]
@@ -92,7 +97,9 @@ def test_stems_equal_what_the_cli_writes(scenario, tmp_path):
         args += ["--at", f"{click['x']!r},{click['y']!r}@{click['time_seconds']!r}", "--name", source["name"]]
     assert main(args) == 0
     for name in ("long-drum", "accordion", "residual"):
-        blender_stem, rate = media.read_audio(work / "stems-after-reopen" / f"duet.{name}.wav")
+        blender_file = Path(report["reopened"][f"duet.{name}"]["file"]).name
+        assert blender_file == f"duet.r2.{name}.wav"  # the second render (after the second click)
+        blender_stem, rate = media.read_audio(work / "stems-after-reopen" / blender_file)
         cli_stem, cli_rate = media.read_audio(tmp_path / f"duet.{name}.wav")
         assert rate == cli_rate == 44100 and blender_stem.shape == cli_stem.shape
         np.testing.assert_allclose(blender_stem, cli_stem, atol=1e-5)

@@ -14,6 +14,7 @@ from host_bridge.blender.plan import (
     free_channels,
     relocate_after_save,
     safe_name,
+    stem_prefix,
     stem_folder,
     strip_name,
 )
@@ -61,6 +62,7 @@ def test_names():
     assert safe_name(" violin (left) ") == "violin_left"
     assert safe_name("...") == "source"
     assert strip_name("duet.mp4", "violin") == "duet.mp4.violin"
+    assert stem_prefix("My Clip!", 3) == "My_Clip.r3"
     assert len(strip_name("x" * 60, "violin")) == 63
 
 

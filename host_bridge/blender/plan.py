@@ -64,6 +64,7 @@ class Recipe:
     sources: list[SourceEntry] = field(default_factory=list)
     residual_strip: str = ""
     muted: dict[str, bool] = field(default_factory=dict)  # sound strip -> its mute before separating
+    revision: int = 0  # renders so far: each render writes new stem files
     version: int = RECIPE_VERSION
 
     def to_json(self) -> str:
@@ -79,7 +80,7 @@ class Recipe:
             for s in data["sources"]
         ]
         return cls(data["clip"], data["clip_sha256"], data["model_id"], data["model_checksum"], sources,
-                   data["residual_strip"], dict(data["muted"]), data["version"])  # fmt: skip
+                   data["residual_strip"], dict(data["muted"]), int(data["revision"]), data["version"])  # fmt: skip
 
     def source(self, name: str) -> SourceEntry | None:
         return next((s for s in self.sources if s.name == name), None)
@@ -127,6 +128,11 @@ def relocate_after_save(stored_path: str, temp_root: Path, blend_path: str) -> t
         return None
     target = Path(blend_path).parent / STEM_FOLDER / relative
     return source, target, f"//{STEM_FOLDER}/{relative.as_posix()}"
+
+
+def stem_prefix(movie_strip: str, revision: int) -> str:
+    """The file-name prefix of one render's stems: ``<strip>.r<revision>`` (+ ``.<source>.wav``)."""
+    return f"{safe_name(movie_strip)}.r{revision}"
 
 
 def strip_name(movie_strip: str, source: str) -> str:

@@ -75,13 +75,25 @@ element = movie.elements[0]
 placement = coords.StripPlacement(element.orig_width, element.orig_height, offset_x=30.0, offset_y=-20.0,
                                   scale_x=1.2, scale_y=1.2, rotation=0.1)  # fmt: skip
 report["clicks"] = {}
-for performer in sidecar["performers"]:
+for index, performer in enumerate(sidecar["performers"]):
     x0, y0, x1, y1 = performer["boxes"][frame]
     view = coords.movie_to_view(placement, (x0 + x1) / 2, (y0 + y1) / 2)
     report["clicks"][performer["name"]] = [(x0 + x1) / 2, (y0 + y1) / 2]
     report.setdefault("add_source", []).append(
         list(bpy.ops.pixelsep.add_source(view_x=view[0], view_y=view[1], source_name=performer["name"]))
     )
+    if index == 0:  # the user keyframes the first stem's volume before clicking the next performer
+        first = strips_of(editor)["duet." + performer["name"]]
+        for key_frame, volume in ((20, 0.25), (200, 0.75)):
+            first.volume = volume
+            first.keyframe_insert("volume", frame=key_frame)
+        keyed = first.name
+current = scene.frame_current
+report["keyframes"] = []
+for key_frame in (20, 200):
+    scene.frame_set(key_frame)
+    report["keyframes"].append(strips_of(editor)[keyed].volume)
+scene.frame_set(current)
 report["separated"] = state(scene)
 bpy.context.window_manager.pixelsep_heatmap = True  # the overlay's toggle (drawing needs a window)
 report["heatmap_toggle"] = bpy.context.window_manager.pixelsep_heatmap

@@ -6,6 +6,7 @@ the scene into their plain values and writes their answers back.
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -128,10 +129,11 @@ def render_recipe(context, movie, recipe: plan.Recipe) -> None:
     if analysis is None:
         raise RuntimeError("analyse the movie strip first")
     folder, stored_prefix = plan.stem_folder(bpy.data.filepath, recipe.clip_sha256, movie.name, _temp_root())
-    separator = get_separator()
-    separation = separator.separate(analysis, _engine_sources(recipe))
-    prefix = plan.safe_name(movie.name)
-    files = write_stems(separation, folder, prefix, protect=[Path(recipe.clip)])
+    separation = get_separator().separate(analysis, _engine_sources(recipe))
+    # every render gets new file names: a strip's sound is swapped, never its strip (which keeps its
+    # channel, volume, mute and keyframes), and the files an Undo may return to stay as they were
+    recipe.revision += 1
+    files = write_stems(separation, folder, plan.stem_prefix(movie.name, recipe.revision), protect=[Path(recipe.clip)])
     collection = compat.strips(editor)
     # sound strips that play the movie's own audio are muted, never deleted
     if not recipe.muted:
@@ -139,31 +141,23 @@ def render_recipe(context, movie, recipe: plan.Recipe) -> None:
             if strip.type == "SOUND" and strip.sound and Path(bpy.path.abspath(strip.sound.filepath)).resolve() == Path(recipe.clip):
                 recipe.muted[strip.name] = bool(strip.mute)
                 strip.mute = True
-    wanted = [(entry.name, entry) for entry in recipe.sources] + [("residual", None)]
-    for name, entry in wanted:
-        strip_name = entry.strip if entry is not None and entry.strip else (recipe.residual_strip if entry is None else "")
-        target_file = files.stems[name] if entry is not None else files.residual
-        stored = stored_prefix + target_file.name
-        old = collection.get(strip_name) if strip_name else None
-        keep = None
-        if old is not None:
-            keep = (old.channel, old.volume, old.mute)
-            collection.remove(old)
-        if not strip_name:
-            strip_name = plan.strip_name(movie.name, name)
-        channel = keep[0] if keep else plan.free_channels(spans(scene), movie.frame_final_start, movie.frame_final_end,
-                                                          1, lowest=movie.channel + 1)[0]  # fmt: skip
-        sound = collection.new_sound(strip_name, stored, channel, int(movie.frame_start))
-        sound.frame_final_start, sound.frame_final_end = movie.frame_final_start, movie.frame_final_end
-        sound[plan.STRIP_PROPERTY] = f'{{"movie": "{movie.name}", "source": "{name}"}}'
-        if keep:
-            sound.volume, sound.mute = keep[1], keep[2]
-        elif entry is not None:
-            sound.volume = entry.gain
+    for entry in [*recipe.sources, None]:
+        name = "residual" if entry is None else entry.name
+        stored = stored_prefix + (files.residual if entry is None else files.stems[name]).name
+        existing = collection.get(recipe.residual_strip if entry is None else entry.strip)
+        if existing is not None:
+            existing.sound = bpy.data.sounds.load(stored, check_existing=False)
+            continue
+        channel = plan.free_channels(spans(scene), movie.frame_final_start, movie.frame_final_end, 1,
+                                     lowest=movie.channel + 1)[0]  # fmt: skip
+        strip = collection.new_sound(plan.strip_name(movie.name, name), stored, channel, int(movie.frame_start))
+        strip.frame_final_start, strip.frame_final_end = movie.frame_final_start, movie.frame_final_end
+        strip[plan.STRIP_PROPERTY] = json.dumps({"movie": movie.name, "source": name})
         if entry is None:
-            recipe.residual_strip = sound.name
+            recipe.residual_strip = strip.name
         else:
-            entry.strip = sound.name
+            strip.volume = entry.gain
+            entry.strip = strip.name
     movie[plan.RECIPE_PROPERTY] = recipe.to_json()
 
 

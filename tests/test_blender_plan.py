@@ -14,8 +14,8 @@ from host_bridge.blender.plan import (
     free_channels,
     relocate_after_save,
     safe_name,
-    stem_prefix,
     stem_folder,
+    stem_prefix,
     strip_name,
 )
 

@@ -47,10 +47,12 @@ demo: setup
 	$(BIN)/pixelsep eval pixelsep-small $(DEMO_CLIP) -o $(DEMO_OUT)/scores -q
 	@echo "demo outputs are in $(DEMO_OUT)/: duet.long-drum.wav, duet.accordion.wav, duet.residual.wav, heatmap.png, scores.md"
 
-# Real Blenders for the extension's tests: the bpy modules of Blender 5.0.1 and 4.5 (Python 3.11),
-# each in its own environment with numpy < 2, like Blender's bundled Python.
+# Real Blenders for the extension's tests: the bpy modules of Blender 5.0.1, 4.5 and 4.3 (Python
+# 3.11; 4.3 still has `sequences` where 4.4+ have `strips`), each in its own environment with
+# numpy < 2, like Blender's bundled Python.
 BLENDER_VENV := .venv-blender
 BLENDER45_VENV := .venv-blender-4.5
+BLENDER43_VENV := .venv-blender-4.3
 $(BLENDER_VENV)/.installed:
 	$(PYTHON) -m venv $(BLENDER_VENV)
 	$(BLENDER_VENV)/bin/python -m pip install --quiet "bpy==5.0.1" "numpy<2"
@@ -61,7 +63,12 @@ $(BLENDER45_VENV)/.installed:
 	$(BLENDER45_VENV)/bin/python -m pip install --quiet "bpy==4.5.15" "numpy<2"
 	touch $@
 
-blender-env: $(BLENDER_VENV)/.installed $(BLENDER45_VENV)/.installed
+$(BLENDER43_VENV)/.installed:
+	$(PYTHON) -m venv $(BLENDER43_VENV)
+	$(BLENDER43_VENV)/bin/python -m pip install --quiet "bpy==4.3.0" "numpy<2"
+	touch $@
+
+blender-env: $(BLENDER_VENV)/.installed $(BLENDER45_VENV)/.installed $(BLENDER43_VENV)/.installed
 
 # The Blender extension zip (dist/pixelsep_vse-<version>-<platform>.zip); PLATFORMS="linux-x64 windows-x64 macos-arm64"
 PLATFORMS ?= linux-x64
@@ -75,4 +82,4 @@ bench: setup
 	$(BIN)/python benchmarks/speed.py --out benchmarks/results/speed.json
 
 clean-venv:
-	rm -rf $(VENV) $(BLENDER_VENV) $(BLENDER45_VENV)
+	rm -rf $(VENV) $(BLENDER_VENV) $(BLENDER45_VENV) $(BLENDER43_VENV)

@@ -1,6 +1,7 @@
-"""The Blender extension in real Blenders: the bpy modules 5.0.1 and 4.5.x (numpy 1.26) in their own environments.
+"""The Blender extension in real Blenders: the bpy modules 5.0.1, 4.5.15 and 4.3.0 (numpy 1.26), each in
+its own environment (4.3 has `sequences` where 4.4+ have `strips`).
 
-`make test` builds those environments (.venv-blender, .venv-blender-4.5) and the extension zip; the scenario
+`make test` builds those environments (.venv-blender, .venv-blender-4.5, .venv-blender-4.3) and the extension zip; the scenario
 (tests/blender/scenario.py) installs the zip like a user, clicks both performers of the example
 duet in preview coordinates of a moved, scaled and rotated strip, saves, reopens and removes.
 """
@@ -24,7 +25,7 @@ EXAMPLE = REPO / "examples" / "duet.mp4"
 
 
 # Blender version -> the environment `make blender-env` makes for it (bpy module, numpy < 2)
-BLENDERS = {"5.0": REPO / ".venv-blender", "4.5": REPO / ".venv-blender-4.5"}
+BLENDERS = {"5.0": REPO / ".venv-blender", "4.5": REPO / ".venv-blender-4.5", "4.3": REPO / ".venv-blender-4.3"}
 
 
 def _blender_python(version: str) -> Path:

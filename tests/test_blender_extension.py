@@ -122,3 +122,41 @@ def test_save_reopen_keeps_relative_stems_and_remove_restores_the_scene(scenario
         }
     # the files stay, so that Undo can bring the strips back with their sound
     assert all(Path(report["saved"][n]["file"]).is_file() for n in ("duet.long-drum", "duet.accordion", "duet.residual"))
+
+
+PLACEMENTS = [
+    {"offset": [37, -21], "scale": [1, 1], "rotation": 0.0, "origin": [0.5, 0.5], "flip": [False, False]},
+    {"offset": [0, 0], "scale": [1.5, 0.7], "rotation": 0.0, "origin": [0.5, 0.5], "flip": [False, False]},
+    {"offset": [0, 0], "scale": [1.3, 1.3], "rotation": 0.5, "origin": [0.2, 0.9], "flip": [False, False]},
+    {"offset": [30, 10], "scale": [1, 1], "rotation": 0.0, "origin": [0.5, 0.5], "flip": [True, False]},
+    {"offset": [-40, 25], "scale": [0.8, 1.2], "rotation": 1.1, "origin": [0.7, 0.3], "flip": [True, True]},
+]
+
+
+@pytest.mark.parametrize("version", sorted(BLENDERS, reverse=True))
+def test_the_placement_model_matches_blenders_own_render(version, tmp_path):
+    """A white 8x8 marker in a 200x100 clip, rendered by Blender under each placement, lands where
+    coords.movie_to_view says (render pixels = view + half the frame, y flipped)."""
+    from host_bridge.blender.coords import StripPlacement, movie_to_view, view_to_movie
+
+    frame = np.zeros((100, 200, 3), np.uint8)
+    frame[20:28, 140:148] = 255
+    clip = media.write_clip(tmp_path / "marker.mp4", [frame] * 24, 24, 200, 100, np.zeros((2, 44100), np.float32), crf=0)
+    (tmp_path / "cases.json").write_text(json.dumps(PLACEMENTS))
+    run = subprocess.run(
+        [str(_blender_python(version)), str(REPO / "tests" / "blender" / "placement.py"), "--", str(clip),
+         str(tmp_path / "cases.json"), str(tmp_path / "out.json"), str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["blender"].startswith(version)
+    for case, seen in zip(PLACEMENTS, report["results"], strict=True):
+        placement = StripPlacement(200, 100, offset_x=case["offset"][0], offset_y=case["offset"][1],
+                                   scale_x=case["scale"][0], scale_y=case["scale"][1], rotation=case["rotation"],
+                                   origin_x=case["origin"][0], origin_y=case["origin"][1],
+                                   flip_x=case["flip"][0], flip_y=case["flip"][1])  # fmt: skip
+        assert seen["size"] == [400, 300] and seen["pixels"] > 20
+        view_x, view_y = movie_to_view(placement, 144, 24)  # the marker's centre
+        assert (view_x + 200, 150 - view_y) == pytest.approx((seen["x"], seen["y"]), abs=0.5), case
+        assert view_to_movie(placement, seen["x"] - 200, 150 - seen["y"]) == pytest.approx((144, 24), abs=0.5)

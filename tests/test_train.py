@@ -190,7 +190,7 @@ def test_sample_packs_carry_the_decoded_samples(tiny_world, tmp_path):
     source_size = sum(p.stat().st_size for p in tiny_world["train"].glob("*.mp4"))
     assert sum(p.stat().st_size for p in (packs / "train-0").iterdir()) < source_size / 3
     assert [c.label for c in packed] == [c.label for c in originals]
-    for a, b in zip(originals, packed):
+    for a, b in zip(originals, packed, strict=True):
         assert b.audio.shape == a.audio.shape and b.frames.shape == a.frames.shape
         np.testing.assert_array_equal(a.frame_times, b.frame_times)
         error = np.sum((a.audio - b.audio) ** 2) / np.sum(a.audio**2)

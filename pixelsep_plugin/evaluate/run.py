@@ -90,7 +90,7 @@ def evaluate_clip(separator, sidecar_path: Path, cache_root: Path) -> dict[str, 
     analysis, _ = separator.analyze(clip)
     t = float(sidecar["duration_seconds"]) / 2
     points = [click_point(p, sidecar["fps"], t) for p in performers]
-    sources = [Source(p["name"], (pt,)) for p, pt in zip(performers, points)]
+    sources = [Source(p["name"], (pt,)) for p, pt in zip(performers, points, strict=True)]
     together, _ = separator.separate(analysis, sources).render(residual=False)
     estimates = {"model": together[..., :n], **oracle_stems(mixture, references, rate)}
     estimates["mixture"] = np.repeat(mixture[None], len(performers), axis=0)

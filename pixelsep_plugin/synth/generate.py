@@ -139,14 +139,14 @@ def make_clip(
             s.fps,
             s.emoji_font,
         )
-        for instrument, placement, stem, performance in zip(chosen, placements, stems, performances)
+        for instrument, placement, stem, performance in zip(chosen, placements, stems, performances, strict=True)
     ]
     boxes: list[list[list[int]]] = [[] for _ in drawings]
 
     def frames():
         for index in range(num_frames):
             canvas = Image.fromarray(background.frame(index)).convert("RGBA")
-            for drawing, track in zip(drawings, boxes):
+            for drawing, track in zip(drawings, boxes, strict=True):
                 track.append(drawing.draw(canvas, index))
             yield np.asarray(canvas.convert("RGB"))
 
@@ -155,7 +155,7 @@ def make_clip(
     media.write_clip(video, frames(), s.fps, s.width, s.height, mix, SAMPLE_RATE, "stereo", crf=s.crf)
     performers = []
     names = [i.name.replace(" ", "-") for i in chosen]
-    for instrument, label, stem, performance, room, track in zip(chosen, names, stems, performances, rooms, boxes):
+    for instrument, label, stem, performance, room, track in zip(chosen, names, stems, performances, rooms, boxes, strict=True):
         stem_file = f"{name}.{label}.flac"
         media.write_audio(out_dir / stem_file, stem, SAMPLE_RATE, channel_layout="stereo")
         performers.append(

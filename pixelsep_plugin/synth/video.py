@@ -126,7 +126,7 @@ def _pulses(onsets: np.ndarray, velocities: np.ndarray, fps: float, num_frames: 
     if onsets.size == 0:
         return out
     times = np.arange(num_frames) / fps
-    for onset, velocity in zip(onsets, velocities):
+    for onset, velocity in zip(onsets, velocities, strict=True):
         first = int(np.ceil(onset * fps))
         if first >= num_frames:
             continue

@@ -111,7 +111,7 @@ def load_clips(
     folders = [cache_dir / _cache_key(clip, cfg, frames_per_second) for clip in clips]
     todo = [
         (str(clip), str(folder), cfg.audio.sample_rate, cfg.video_net.frame_size, frames_per_second)
-        for clip, folder in zip(clips, folders)
+        for clip, folder in zip(clips, folders, strict=True)
         if not (folder / "frame_times.npy").is_file()
     ]
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -132,7 +132,7 @@ def load_clips(
                 if progress:
                     progress(done, len(clips))
     out = []
-    for clip, folder in zip(clips, folders):
+    for clip, folder in zip(clips, folders, strict=True):
         out.append(
             CachedClip(
                 clip,

@@ -161,7 +161,7 @@ def recalibrate_batchnorm(graph: MixAndSeparate, sampler: MixSampler, batches: i
         for _ in range(batches):
             batch = sampler.batch(batch_size)
             graph(torch.from_numpy(batch.audio).to(device), frames_to_tensor(batch.frames, None, device))
-    for m, momentum in zip(norms, momenta):
+    for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     graph.train(was_training)
 
@@ -354,7 +354,7 @@ def train(
         while step < target_steps and done < 1.0:
             started = time.perf_counter()
             scale = _lr_scale(done, cfg)
-            for group, base in zip(optimizer.param_groups, (cfg.video_learning_rate, cfg.learning_rate, cfg.learning_rate)):
+            for group, base in zip(optimizer.param_groups, (cfg.video_learning_rate, cfg.learning_rate, cfg.learning_rate), strict=True):
                 group["lr"] = base * scale
             batch: MixBatch = sampler.batch(cfg.batch_size)
             audio = torch.from_numpy(batch.audio).to(device, non_blocking=True)

@@ -9,7 +9,7 @@ DEMO_CLIP := examples/duet.mp4
 DEMO_OUT := demo-out
 UNTRAINED := models/small-untrained
 
-.PHONY: demo test setup system-deps model clean-venv bench blender-env extension
+.PHONY: demo test setup system-deps model clean-venv bench blender-env extension blender-window blender-window-chroot
 
 # Debian packages: python3-venv for the virtual environment; the General MIDI SoundFont and the
 # emoji font that the synthetic performance generator (training data, tests) draws on.
@@ -74,6 +74,19 @@ blender-env: $(BLENDER_VENV)/.installed $(BLENDER45_VENV)/.installed $(BLENDER43
 PLATFORMS ?= linux-x64
 extension: setup
 	$(BIN)/python installers/build_blender_extension.py $(foreach p,$(PLATFORMS),--platform $(p))
+
+# The extension in a Blender with a window on a virtual display (Xvfb, xdotool, ImageMagick): the
+# modal Analyze and Pick tools with real mouse clicks, the heatmap overlay, Undo, and the screenshots
+# in docs/images. BLENDER=/path/to/blender (4.2+, Linux); on Debian 12, whose Blender is 3.4, the
+# chroot target builds a Debian 13 chroot with its Blender 4.3 (root, ~1.5 GB). Not part of `make test`.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+EXTENSION_ZIP := dist/pixelsep_vse-$(VERSION)-linux-x64.zip
+BLENDER_CHROOT ?= /var/tmp/pixelsep-debian13
+blender-window: extension
+	tests/blender/windowed.sh $(EXTENSION_ZIP) build/blender-window
+
+blender-window-chroot: extension
+	$(SUDO) tests/blender/debian13-chroot.sh $(BLENDER_CHROOT) $(EXTENSION_ZIP) build/blender-window
 
 test: setup blender-env
 	$(BIN)/python -m pytest -q

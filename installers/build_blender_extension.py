@@ -3,12 +3,15 @@
     python installers/build_blender_extension.py                       # linux-x64 -> dist/
     python installers/build_blender_extension.py --platform windows-x64 --platform macos-arm64
 
-One zip per platform, ``dist/pixelsep_vse-<version>-<platform>.zip``, installable in Blender 4.2
-to 5.0 (Python 3.11) with Edit > Preferences > Get Extensions > Install from Disk. Inside: the
-add-on (``host_bridge/blender/addon``), ``blender_manifest.toml``, ``wheels/`` (pixelsep itself,
-ONNX Runtime, PyAV and their dependencies for that platform; numpy is Blender's own) and
-``models/pixelsep-small``. Wheels are fetched with ``pip download`` (PyPI or the configured index)
-into ``--wheel-cache`` once; nothing is fetched when Blender installs or runs the extension.
+One zip per platform, ``dist/pixelsep_vse-<version>-<platform>.zip``, installable with Edit >
+Preferences > Get Extensions > Install from Disk. Inside: the add-on
+(``host_bridge/blender/addon``), ``blender_manifest.toml``, ``wheels/`` (pixelsep itself, ONNX
+Runtime, PyAV and their dependencies for that platform; numpy is Blender's own) and
+``models/pixelsep-small``. The compiled wheels are there for each ``--python`` version (default
+3.11, the Python of Blender 4.2 to 5.0 from blender.org, and 3.13, the Python of Blender 5.1 and of
+Blenders that Linux distributions build against their own Python); Blender installs the ones that
+match its Python. Wheels are fetched with ``pip download`` (PyPI or the configured index) into
+``--wheel-cache`` once; nothing is fetched when Blender installs or runs the extension.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 EXTENSION_ID = "pixelsep_vse"
 MODEL = "pixelsep-small"
-# pip platform tags per Blender platform; Blender 4.2-5.0 run Python 3.11
+# pip platform tags per Blender platform
 PLATFORMS = {
     "linux-x64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"],
     "windows-x64": ["win_amd64"],
@@ -33,19 +36,19 @@ PLATFORMS = {
 }
 # What the engine's inference path needs besides numpy, with their own dependencies.
 REQUIREMENTS = ["onnxruntime", "av", "flatbuffers", "packaging", "protobuf"]
-PYTHON_VERSION = "3.11"
+PYTHON_VERSIONS = ("3.11", "3.13")
 
 
 def project_version() -> str:
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
-def download_wheels(platform: str, cache: Path) -> list[Path]:
-    """The dependency wheels for ``platform`` (one per requirement), downloaded once into ``cache``."""
-    folder = cache / platform
+def download_wheels(platform: str, python: str, cache: Path) -> list[Path]:
+    """The dependency wheels for ``platform`` and ``python`` (one per requirement), downloaded once into ``cache``."""
+    folder = cache / platform / f"py{python}"
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-               "--python-version", PYTHON_VERSION, "--implementation", "cp", "--dest", str(folder)]  # fmt: skip
+               "--python-version", python, "--implementation", "cp", "--dest", str(folder)]  # fmt: skip
     for tag in PLATFORMS[platform]:
         command += ["--platform", tag]
     subprocess.run(command + REQUIREMENTS, check=True)
@@ -53,8 +56,32 @@ def download_wheels(platform: str, cache: Path) -> list[Path]:
     for requirement in REQUIREMENTS:
         found = [w for w in wheels if w.name.split("-")[0].lower() == requirement.replace("-", "_").lower()]
         if len(found) != 1:
-            raise SystemExit(f"{platform}: expected one {requirement} wheel in {folder}, found {len(found)}")
+            raise SystemExit(
+                f"{platform}, Python {python}: expected one {requirement} wheel in {folder}, found {len(found)}"
+            )
     return wheels
+
+
+def serves(wheel: str, python: str) -> bool:
+    """Whether the wheel file named ``wheel`` runs on CPython ``python`` ("3.13")."""
+    python_tag, abi_tag = wheel[:-4].split("-")[-3:-1]
+    wanted = "cp" + python.replace(".", "")
+    if abi_tag == "none":
+        return True
+    if abi_tag == "abi3":  # the stable ABI: built for one Python, runs on every later one
+        return any(int(tag[2:]) <= int(wanted[2:]) for tag in python_tag.split(".") if tag.startswith("cp"))
+    return wanted in python_tag.split(".")
+
+
+def select_wheels(platform: str, pythons: tuple[str, ...], cache: Path) -> list[Path]:
+    """One wheel per requirement and Python; a pure or stable-ABI wheel already taken serves later Pythons too."""
+    chosen: list[Path] = []
+    for python in sorted(pythons, key=lambda v: tuple(map(int, v.split(".")))):
+        for wheel in download_wheels(platform, python, cache):
+            name = wheel.name.split("-")[0].lower()
+            if not any(c.name.split("-")[0].lower() == name and serves(c.name, python) for c in chosen):
+                chosen.append(wheel)
+    return chosen
 
 
 def build_pixelsep_wheel(out: Path) -> Path:
@@ -86,7 +113,7 @@ files = "Reads the movie and writes the separated stems next to the .blend file"
 '''
 
 
-def build(platform: str, out_dir: Path, cache: Path) -> Path:
+def build(platform: str, out_dir: Path, cache: Path, pythons: tuple[str, ...] = PYTHON_VERSIONS) -> Path:
     version = project_version()
     with tempfile.TemporaryDirectory(prefix="pixelsep-ext-") as temp:
         stage = Path(temp) / EXTENSION_ID
@@ -95,7 +122,7 @@ def build(platform: str, out_dir: Path, cache: Path) -> Path:
         wheels_dir.mkdir()
         own = build_pixelsep_wheel(Path(temp) / "own")
         shutil.copy(own, wheels_dir)
-        for wheel in download_wheels(platform, cache):
+        for wheel in select_wheels(platform, pythons, cache):
             shutil.copy(wheel, wheels_dir)
         shutil.copytree(REPO / "models" / MODEL, stage / "models" / MODEL)
         names = sorted(p.name for p in wheels_dir.iterdir())
@@ -114,11 +141,17 @@ def build(platform: str, out_dir: Path, cache: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--platform", action="append", choices=sorted(PLATFORMS), help="default: linux-x64")
+    parser.add_argument(
+        "--python",
+        action="append",
+        metavar="X.Y",
+        help=f"Python versions to carry compiled wheels for; default: {' '.join(PYTHON_VERSIONS)}",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "dist")
     parser.add_argument("--wheel-cache", type=Path, default=REPO / "build" / "extension-wheels")
     args = parser.parse_args(argv)
     for platform in args.platform or ["linux-x64"]:
-        path = build(platform, args.out, args.wheel_cache)
+        path = build(platform, args.out, args.wheel_cache, tuple(args.python or PYTHON_VERSIONS))
         print(f"{platform}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -315,7 +315,9 @@ class PIXELSEP_OT_pick(bpy.types.Operator):
             if region is None:
                 return {"PASS_THROUGH"}
             vx, vy = region.view2d.region_to_view(event.mouse_x - region.x, event.mouse_y - region.y)
-            bpy.ops.pixelsep.add_source(view_x=vx, view_y=vy)
+            if bpy.ops.pixelsep.add_source(view_x=vx, view_y=vy) == {"FINISHED"}:
+                # an operator called from Python pushes no undo step of its own: one per click
+                bpy.ops.ed.undo_push(message="PixelSep: Add Source")
             return {"RUNNING_MODAL"}
         return {"PASS_THROUGH"}
 

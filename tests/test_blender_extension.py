@@ -106,6 +106,25 @@ def test_stems_equal_what_the_cli_writes(scenario, tmp_path):
         np.testing.assert_allclose(blender_stem, cli_stem, atol=1e-5)
 
 
+def test_what_blender_plays_with_a_stem_soloed_is_that_stem(scenario):
+    """Solo from the panel, then Blender's own audio mixdown of the scene: the accordion stem alone,
+    sample for sample, starting at the movie strip's first frame."""
+    report, work = scenario
+    assert report["solo"] == ["FINISHED"] and report["mixdown"] == ["FINISHED"]
+    soloed = report["soloed"]
+    assert not soloed["duet.accordion"]["mute"]
+    assert all(soloed[n]["mute"] for n in ("duet.long-drum", "duet.residual", "duet.sound"))
+    heard, rate = media.read_audio(report["mixdown_file"])
+    stem, stem_rate = media.read_audio(work / "stems-after-reopen" / Path(report["reopened"]["duet.accordion"]["file"]).name)
+    assert rate == stem_rate == 44100 and heard.shape[0] == stem.shape[0] == 2
+    start = round((report["separated"]["duet"]["start"] - 1) / report["fps"] * rate)
+    assert not np.any(heard[:, : start - 1])  # silence before the movie strip
+    n = stem.shape[1] - 8
+    lags = {lag: float(np.abs(heard[:, start + lag : start + lag + n] - stem[:, :n]).max()) for lag in range(-3, 4)}
+    best = min(lags, key=lags.get)
+    assert abs(best) <= 1 and lags[best] < 1e-6, lags  # Blender rounds the strip's start to a sample
+
+
 def test_save_reopen_keeps_relative_stems_and_remove_restores_the_scene(scenario):
     report, work = scenario
     for name in ("duet.long-drum", "duet.accordion", "duet.residual"):

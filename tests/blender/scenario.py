@@ -114,6 +114,15 @@ for name, entry in report["reopened"].items():
         shutil.copy(entry["file"], copies / Path(entry["file"]).name)
 editor = scene.sequence_editor
 editor.active_strip = strips_of(editor)["duet"]
+# what Blender plays: the accordion soloed from the panel, mixed down by Blender's own audio engine
+report["solo"] = list(bpy.ops.pixelsep.solo(strip_name="duet.accordion"))
+report["soloed"] = state(scene)
+scene.frame_start, scene.frame_end = 1, strips_of(editor)["duet"].frame_final_end
+mixdown = work / "mixdown-solo-accordion.wav"
+report["mixdown"] = list(bpy.ops.sound.mixdown(filepath=str(mixdown), container="WAV", codec="PCM", format="F32",
+                                               mixrate=44100, channels="STEREO"))  # fmt: skip
+report["mixdown_file"] = str(mixdown)
+report["fps"] = scene.render.fps / scene.render.fps_base
 report["remove"] = list(bpy.ops.pixelsep.remove())
 report["removed"] = state(scene)
 report["recipe_after_remove"] = "pixelsep" in strips_of(editor)["duet"]

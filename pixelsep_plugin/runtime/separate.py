@@ -18,7 +18,8 @@ analysis band (5512.5 Hz) the nets see nothing, so ``high_band`` decides:
 - ``"residual"``: everything above 5.5 kHz goes to the residual.
 
 Each channel is multiplied by the same mask, so stems keep the clip's channel layout, and the inverse
-STFT is exact: stems + residual equal the clip's audio to float precision. Work is done in blocks of
+STFT is exact and linear, so the residual (mask ``1 - sum``) is the clip's audio minus the stems:
+stems + residual equal the clip's audio to float precision. Work is done in blocks of
 STFT frames, so memory does not depend on the clip's length.
 """
 
@@ -185,8 +186,8 @@ class Separation:
         spec = self.stft.frames(segment, j0, j1, offset=max(0, first), length=length)
         stems = np.stack([self.stft.overlap_add(spec * m, j0, a, b, length) for m in masks])
         rest = None
-        if residual:
-            rest = self.stft.overlap_add(spec * (1.0 - masks.sum(axis=0)), j0, a, b, length)
+        if residual:  # the inverse is linear and exact: the residual mask 1 - sum(masks) gives audio - sum(stems)
+            rest = audio[:, a:b] - stems.sum(axis=0)
         return StemBlock(a, stems, rest)
 
     def iter_blocks(

@@ -91,8 +91,8 @@ blender-window-chroot: extension
 test: setup blender-env
 	$(BIN)/python -m pytest -q
 
-bench: setup
-	$(BIN)/python benchmarks/speed.py --out benchmarks/results/speed.json
+bench: setup model
+	$(BIN)/python benchmarks/speed.py --model small-untrained --repeat 5 --out benchmarks/results/speed.json
 
 clean-venv:
 	rm -rf $(VENV) $(BLENDER_VENV) $(BLENDER45_VENV) $(BLENDER43_VENV)

@@ -143,6 +143,23 @@ def test_save_reopen_keeps_relative_stems_and_remove_restores_the_scene(scenario
     assert all(Path(report["saved"][n]["file"]).is_file() for n in ("duet.long-drum", "duet.accordion", "duet.residual"))
 
 
+def test_a_scene_at_another_frame_rate_gets_stems_that_play_like_the_movies_sound(scenario):
+    """24 fps movie, 30 fps scene: the click's time is the shown picture's; the stems span what the
+    movie's own (trimmed) sound strip spans, not the picture's shorter run of frames."""
+    report, _ = scenario
+    assert report["fps30_add"] == ["FINISHED"]
+    fps30 = report["fps30"]
+    click = fps30["recipe"]["sources"][0]["clicks"][0]
+    assert click["time_seconds"] == pytest.approx(5.0)
+    strips = fps30["strips"]
+    movie, sound = strips["duet30"], strips["duet30.sound"]
+    assert (movie["start"], movie["end"]) == (325, 541) and (sound["start"], sound["end"]) == (331, 601)
+    assert sound["mute"]
+    for name in ("duet30.long-drum", "duet30.residual"):
+        assert strips[name]["type"] == "SOUND" and (strips[name]["start"], strips[name]["end"]) == (331, 601)
+        assert strips[name]["channel"] > 11 and not strips[name]["mute"]
+
+
 PLACEMENTS = [
     {"offset": [37, -21], "scale": [1, 1], "rotation": 0.0, "origin": [0.5, 0.5], "flip": [False, False]},
     {"offset": [0, 0], "scale": [1.5, 0.7], "rotation": 0.0, "origin": [0.5, 0.5], "flip": [False, False]},

@@ -12,10 +12,12 @@ from host_bridge.blender.plan import (
     SourceEntry,
     StripSpan,
     free_channels,
+    picture_seconds,
     relocate_after_save,
     safe_name,
     stem_folder,
     stem_prefix,
+    stem_span,
     strip_name,
 )
 
@@ -78,3 +80,29 @@ def test_recipe_round_trip_and_version():
     with pytest.raises(ValueError, match="version"):
         Recipe.from_json(recipe.to_json().replace('"version": 1', '"version": 9'))
     assert Path(again.clip).name == "duet.mp4"
+
+
+def test_picture_seconds_count_the_movies_own_frames():
+    assert picture_seconds(131, 11, 24.0) == pytest.approx(5.0)  # frame 120 of a 24 fps movie
+    assert picture_seconds(131, 11, 30.0) == pytest.approx(4.0)
+    assert picture_seconds(5, 11, 24.0) == 0.0  # before the strip: its first picture
+    assert picture_seconds(11 + 2997, 11, 29.97) == pytest.approx(100.0)
+    with pytest.raises(ValueError):
+        picture_seconds(1, 1, 0.0)
+
+
+def test_stem_span_is_the_movie_strips_span_when_the_rates_agree():
+    span = stem_span(11, 35, 251, 24.0, 24.0)
+    assert (span.start, span.end) == (35, 251)
+
+
+def test_stem_span_keeps_real_time_when_the_rates_differ():
+    # a 10 s, 24 fps movie in a 30 fps scene: Blender shows its 240 frames in 240 scene frames (8 s)
+    # while its sound lasts 300; a stem plays like that sound, trims carried over as movie time
+    assert (lambda s: (s.start, s.end))(stem_span(1, 1, 241, 30.0, 24.0)) == (1, 301)
+    assert (lambda s: (s.start, s.end))(stem_span(301, 325, 541, 30.0, 24.0)) == (331, 601)  # 1 s trimmed
+    # 23.976 fps footage in a 24 fps scene: a minute's 1439 pictures are 1440.4 sound frames
+    span = stem_span(1, 1, 1 + 1439, 24.0, 24000 / 1001)
+    assert (span.start, span.end) == (1, 1 + round(1439 * 24 * 1001 / 24000))
+    with pytest.raises(ValueError):
+        stem_span(1, 1, 2, 0.0, 24.0)

@@ -97,6 +97,34 @@ def free_channels(occupied: Sequence[StripSpan], start: int, end: int, count: in
     return channels
 
 
+def picture_seconds(frame: float, strip_start: float, movie_fps: float) -> float:
+    """The movie's own time of the picture a movie strip shows at scene ``frame``.
+
+    Blender shows a movie frame by frame, whatever the scene's frame rate: at scene frame ``f`` the
+    strip shows the file's frame ``f - strip_start``, which is ``(f - strip_start) / movie_fps``
+    seconds into the movie."""
+    if movie_fps <= 0:
+        raise ValueError(f"a movie's frame rate must be positive, not {movie_fps}")
+    return max(0.0, (frame - strip_start) / movie_fps)
+
+
+def stem_span(strip_start: int, final_start: int, final_end: int, scene_fps: float, movie_fps: float) -> StripSpan:
+    """The frames a stem's sound strip covers, ``[start, end)``, for a movie strip that starts at
+    ``strip_start`` and is shown on ``[final_start, final_end)`` (``channel`` is left 0).
+
+    A stem plays where the movie's own sound plays: from the strip's start, in real time. When the
+    scene's frame rate is the movie's, that is the movie strip's span; when it differs, Blender
+    still shows the movie frame by frame (a 24 fps movie in a 30 fps scene is over in 8 s of 10),
+    while sound strips, the movie's own included, keep real time, so the trims are carried over as
+    the same movie time and the stem lasts as long as the sound."""
+    if scene_fps <= 0 or movie_fps <= 0:
+        raise ValueError("frame rates must be positive")
+    ratio = scene_fps / movie_fps
+    start = strip_start + round((final_start - strip_start) * ratio)
+    end = strip_start + round((final_end - strip_start) * ratio)
+    return StripSpan("", 0, start, end)
+
+
 def safe_name(name: str) -> str:
     """A source name as a file name: letters, digits, '-', '_' and '.' kept, the rest '_'."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()).strip("._")

@@ -126,4 +126,20 @@ report["fps"] = scene.render.fps / scene.render.fps_base
 report["remove"] = list(bpy.ops.pixelsep.remove())
 report["removed"] = state(scene)
 report["recipe_after_remove"] = "pixelsep" in strips_of(editor)["duet"]
+
+# a scene whose frame rate is not the movie's: the 24 fps duet in a 30 fps scene, its first second
+# trimmed off both the picture (24 movie frames) and the movie's sound (30 scene frames)
+scene.render.fps, scene.render.fps_base = 30, 1.0
+movie30 = strips_of(editor).new_movie("duet30", clip, channel=10, frame_start=301)
+sound30 = strips_of(editor).new_sound("duet30.sound", clip, channel=11, frame_start=301)
+movie30.frame_final_start, sound30.frame_final_start = 301 + 24, 301 + 30
+editor.active_strip = movie30
+bpy.ops.pixelsep.analyze()
+scene.frame_set(301 + frame)  # the movie's picture `frame`: 5 s into it
+performer = sidecar["performers"][0]
+x0, y0, x1, y1 = performer["boxes"][frame]
+size = movie30.elements[0].orig_width, movie30.elements[0].orig_height
+view = coords.movie_to_view(coords.StripPlacement(*size), (x0 + x1) / 2, (y0 + y1) / 2)
+report["fps30_add"] = list(bpy.ops.pixelsep.add_source(view_x=view[0], view_y=view[1], source_name=performer["name"]))
+report["fps30"] = {"recipe": json.loads(movie30["pixelsep"]), "strips": state(scene)}
 Path(out_path).write_text(json.dumps(report, indent=1))

@@ -56,10 +56,20 @@ def placement(scene, strip) -> coords.StripPlacement:
     )  # fmt: skip
 
 
+def scene_fps(scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+def movie_fps(scene, strip) -> float:
+    """The movie file's own frame rate (the scene's where Blender does not know it)."""
+    fps = float(getattr(strip, "fps", 0.0) or 0.0)
+    return fps if fps > 0 else scene_fps(scene)
+
+
 def movie_seconds(scene, strip, frame: float | None = None) -> float:
-    """The movie's own time at a scene frame (the current one by default)."""
+    """The movie's own time of the picture shown at a scene frame (the current one by default)."""
     frame = scene.frame_current if frame is None else frame
-    return max(0.0, (frame - strip.frame_start) * scene.render.fps_base / scene.render.fps)
+    return plan.picture_seconds(frame, strip.frame_start, movie_fps(scene, strip))
 
 
 def spans(scene) -> list[plan.StripSpan]:
@@ -148,10 +158,11 @@ def render_recipe(context, movie, recipe: plan.Recipe) -> None:
         if existing is not None:
             existing.sound = bpy.data.sounds.load(stored, check_existing=False)
             continue
-        channel = plan.free_channels(spans(scene), movie.frame_final_start, movie.frame_final_end, 1,
-                                     lowest=movie.channel + 1)[0]  # fmt: skip
+        span = plan.stem_span(int(movie.frame_start), movie.frame_final_start, movie.frame_final_end,
+                              scene_fps(scene), movie_fps(scene, movie))  # fmt: skip
+        channel = plan.free_channels(spans(scene), span.start, span.end, 1, lowest=movie.channel + 1)[0]
         strip = collection.new_sound(plan.strip_name(movie.name, name), stored, channel, int(movie.frame_start))
-        strip.frame_final_start, strip.frame_final_end = movie.frame_final_start, movie.frame_final_end
+        strip.frame_final_start, strip.frame_final_end = span.start, min(span.end, strip.frame_final_end)
         strip[plan.STRIP_PROPERTY] = json.dumps({"movie": movie.name, "source": name})
         if entry is None:
             recipe.residual_strip = strip.name

@@ -160,6 +160,20 @@ def test_a_scene_at_another_frame_rate_gets_stems_that_play_like_the_movies_soun
         assert strips[name]["channel"] > 11 and not strips[name]["mute"]
 
 
+def test_renamed_stem_strips_stay_the_stems(scenario):
+    report, _ = scenario
+    assert report["renamed_add"] == ["FINISHED"] and report["renamed_remove"] == ["FINISHED"]
+    strips, recipe = report["renamed"]["strips"], report["renamed"]["recipe"]
+    assert [s["strip"] for s in recipe["sources"]] == ["my drum", "duet30.accordion"]
+    assert recipe["residual_strip"] == "the rest"
+    assert "duet30.long-drum" not in strips and "duet30.residual" not in strips
+    for name in ("my drum", "the rest", "duet30.accordion"):
+        assert ".r2." in Path(strips[name]["stored"]).name  # the second render's files
+    removed = report["renamed_removed"]
+    assert not {"my drum", "the rest", "duet30.accordion"} & set(removed)
+    assert not removed["duet30.sound"]["mute"]
+
+
 PLACEMENTS = [
     {"offset": [37, -21], "scale": [1, 1], "rotation": 0.0, "origin": [0.5, 0.5], "flip": [False, False]},
     {"offset": [0, 0], "scale": [1.5, 0.7], "rotation": 0.0, "origin": [0.5, 0.5], "flip": [False, False]},

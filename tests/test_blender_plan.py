@@ -12,12 +12,14 @@ from host_bridge.blender.plan import (
     SourceEntry,
     StripSpan,
     free_channels,
+    locate_stems,
     picture_seconds,
     relocate_after_save,
     safe_name,
     stem_folder,
     stem_prefix,
     stem_span,
+    stem_tag,
     strip_name,
 )
 
@@ -106,3 +108,47 @@ def test_stem_span_keeps_real_time_when_the_rates_differ():
     assert (span.start, span.end) == (1, 1 + round(1439 * 24 * 1001 / 24000))
     with pytest.raises(ValueError):
         stem_span(1, 1, 2, 0.0, 24.0)
+
+
+def _recipe_with_stems() -> Recipe:
+    recipe = Recipe("/clips/duet.mp4", "ab" * 32, "pixelsep-small", "c" * 64)
+    recipe.sources = [SourceEntry("drum", [Click(1, 2, 3)], strip="duet.drum"),
+                      SourceEntry("residual", [Click(4, 5, 3)], strip="duet.residual")]  # fmt: skip
+    recipe.residual_strip = "duet.residual.001"
+    return recipe
+
+
+def test_locate_stems_follows_renamed_strips_by_their_tags():
+    recipe = _recipe_with_stems()
+    tags = {"drum": stem_tag(recipe, "duet", "drum"), "residual": stem_tag(recipe, "duet", "residual"),
+            None: stem_tag(recipe, "duet", None)}  # fmt: skip
+    # the user renamed the drum's strip; a source called "residual" is not the residual
+    tagged = [("my drum", tags["drum"]), ("duet.residual", tags["residual"]), ("duet.residual.001", tags[None])]
+    locate_stems(recipe, tagged, {"duet", "my drum", "duet.residual", "duet.residual.001"})
+    assert [s.strip for s in recipe.sources] == ["my drum", "duet.residual"]
+    assert recipe.residual_strip == "duet.residual.001"
+
+
+def test_locate_stems_keeps_the_named_strip_among_duplicates_and_forgets_deleted_ones():
+    recipe = _recipe_with_stems()
+    drum = stem_tag(recipe, "duet", "drum")
+    other = Recipe("/clips/other.mp4", "cd" * 32, "pixelsep-small", "c" * 64)
+    tagged = [("duet.drum.001", drum), ("duet.drum", drum), ("x", stem_tag(other, "other", None)), ("y", "not json")]
+    # "duet.residual" was deleted; a plain strip now has the residual's old name: not taken
+    locate_stems(recipe, tagged, {"duet.drum", "duet.drum.001", "x", "y", "duet.residual.001"})
+    assert [s.strip for s in recipe.sources] == ["duet.drum", ""]
+    assert recipe.residual_strip == ""
+
+
+def test_locate_stems_of_an_untagged_recipe_go_by_name():
+    recipe = _recipe_with_stems()
+    recipe.key = ""  # made before stems were tagged
+    locate_stems(recipe, [], {"duet.drum", "duet.residual.001"})
+    assert [s.strip for s in recipe.sources] == ["duet.drum", ""] and recipe.residual_strip == "duet.residual.001"
+
+
+def test_recipe_key_survives_json():
+    recipe = _recipe_with_stems()
+    again = Recipe.from_json(recipe.to_json())
+    assert again.key == recipe.key and len(recipe.key) == 32
+    assert Recipe("a", "b", "c", "d").key != recipe.key

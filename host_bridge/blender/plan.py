@@ -8,19 +8,21 @@ A separation of one movie strip is recorded as a :class:`Recipe` (JSON in the mo
 property ``pixelsep``): the clip (path and sha256), the model (id and checksum), each source (name,
 clicks in the movie's own pixels, gain, the sound strip made for it) and the residual, plus the
 sound strips that were muted and whether they were muted before, so that removing the separation
-puts the scene back exactly.
+puts the scene back exactly. Each stem strip is tagged with the recipe's key and its source
+(:func:`stem_tag`), so that it is found again after the user renames it (:func:`locate_stems`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 RECIPE_PROPERTY = "pixelsep"
-STRIP_PROPERTY = "pixelsep_source"  # on a stem strip: {"movie": movie strip name, "source": name}
+STRIP_PROPERTY = "pixelsep_source"  # on a stem strip: see stem_tag
 RECIPE_VERSION = 1
 STEM_FOLDER = "pixelsep"
 MAX_CHANNEL = 128  # Blender's sequencer has channels 1..128
@@ -66,6 +68,7 @@ class Recipe:
     muted: dict[str, bool] = field(default_factory=dict)  # sound strip -> its mute before separating
     revision: int = 0  # renders so far: each render writes new stem files
     version: int = RECIPE_VERSION
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)  # names this separation in its stems' tags
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -80,10 +83,43 @@ class Recipe:
             for s in data["sources"]
         ]
         return cls(data["clip"], data["clip_sha256"], data["model_id"], data["model_checksum"], sources,
-                   data["residual_strip"], dict(data["muted"]), int(data["revision"]), data["version"])  # fmt: skip
+                   data["residual_strip"], dict(data["muted"]), int(data["revision"]), data["version"],
+                   data.get("key", ""))  # fmt: skip
 
     def source(self, name: str) -> SourceEntry | None:
         return next((s for s in self.sources if s.name == name), None)
+
+
+def stem_tag(recipe: Recipe, movie_strip: str, source: str | None) -> str:
+    """The tag (custom property ``STRIP_PROPERTY``) of the strip that plays ``source`` (None: the residual)."""
+    return json.dumps({"recipe": recipe.key, "movie": movie_strip, "source": source}, sort_keys=True)
+
+
+def locate_stems(recipe: Recipe, tagged: Sequence[tuple[str, str]], names: Collection[str]) -> None:
+    """Point ``recipe`` at its stem strips as the scene has them now.
+
+    Users rename strips (and duplicate them): a stem strip is known by its tag, this recipe's key
+    and the source, not by its name. ``tagged``: (strip name, tag) for every strip that has a tag;
+    ``names``: every strip's name. Where several strips carry one source's tag (a duplicate), the
+    one the recipe names stays. An entry whose strip is gone gets ``""``."""
+    found: dict[str | None, list[str]] = {}
+    for strip_name, tag in tagged:
+        try:
+            data = json.loads(tag)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(data, dict) and recipe.key and data.get("recipe") == recipe.key:
+            found.setdefault(data.get("source"), []).append(strip_name)
+
+    def where(source: str | None, recorded: str) -> str:
+        candidates = found.get(source, [])
+        if recorded in candidates or (not candidates and not recipe.key and recorded in names):  # untagged: by name
+            return recorded
+        return candidates[0] if candidates else ""
+
+    for entry in recipe.sources:
+        entry.strip = where(entry.name, entry.strip)
+    recipe.residual_strip = where(None, recipe.residual_strip)
 
 
 def free_channels(occupied: Sequence[StripSpan], start: int, end: int, count: int, lowest: int) -> list[int]:

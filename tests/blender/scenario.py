@@ -142,4 +142,16 @@ size = movie30.elements[0].orig_width, movie30.elements[0].orig_height
 view = coords.movie_to_view(coords.StripPlacement(*size), (x0 + x1) / 2, (y0 + y1) / 2)
 report["fps30_add"] = list(bpy.ops.pixelsep.add_source(view_x=view[0], view_y=view[1], source_name=performer["name"]))
 report["fps30"] = {"recipe": json.loads(movie30["pixelsep"]), "strips": state(scene)}
+
+# the user renames the stem strips, then clicks the other performer: the renamed strips get the new
+# render's sound (no second strip for them), and Remove Separation finds them by their tags
+strips_of(editor)["duet30." + performer["name"]].name = "my drum"
+strips_of(editor)["duet30.residual"].name = "the rest"
+performer = sidecar["performers"][1]
+x0, y0, x1, y1 = performer["boxes"][frame]
+view = coords.movie_to_view(coords.StripPlacement(*size), (x0 + x1) / 2, (y0 + y1) / 2)
+report["renamed_add"] = list(bpy.ops.pixelsep.add_source(view_x=view[0], view_y=view[1], source_name=performer["name"]))
+report["renamed"] = {"recipe": json.loads(movie30["pixelsep"]), "strips": state(scene)}
+report["renamed_remove"] = list(bpy.ops.pixelsep.remove())
+report["renamed_removed"] = state(scene)
 Path(out_path).write_text(json.dumps(report, indent=1))

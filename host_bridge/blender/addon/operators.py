@@ -6,7 +6,6 @@ the scene into their plain values and writes their answers back.
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -107,9 +106,15 @@ def analysis_of(strip):
     return _analyses.get(clip_path(strip))
 
 
-def read_recipe(strip) -> plan.Recipe | None:
+def read_recipe(strip, scene=None) -> plan.Recipe | None:
+    """The movie strip's recipe; with ``scene``, pointed at its stem strips as they are named now."""
     text = strip.get(plan.RECIPE_PROPERTY)
-    return plan.Recipe.from_json(text) if text else None
+    recipe = plan.Recipe.from_json(text) if text else None
+    if recipe is not None and scene is not None and scene.sequence_editor:
+        collection = compat.strips(scene.sequence_editor)
+        tagged = [(s.name, s[plan.STRIP_PROPERTY]) for s in collection if plan.STRIP_PROPERTY in s]
+        plan.locate_stems(recipe, tagged, {s.name for s in collection})
+    return recipe
 
 
 def _engine_sources(recipe: plan.Recipe):
@@ -163,7 +168,7 @@ def render_recipe(context, movie, recipe: plan.Recipe) -> None:
         channel = plan.free_channels(spans(scene), span.start, span.end, 1, lowest=movie.channel + 1)[0]
         strip = collection.new_sound(plan.strip_name(movie.name, name), stored, channel, int(movie.frame_start))
         strip.frame_final_start, strip.frame_final_end = span.start, min(span.end, strip.frame_final_end)
-        strip[plan.STRIP_PROPERTY] = json.dumps({"movie": movie.name, "source": name})
+        strip[plan.STRIP_PROPERTY] = plan.stem_tag(recipe, movie.name, None if entry is None else entry.name)
         if entry is None:
             recipe.residual_strip = strip.name
         else:
@@ -176,7 +181,7 @@ def remove_separation(context, movie) -> None:
     """Delete the stem strips, unmute what was muted, forget the recipe.
 
     The stem files stay on disk, so that Undo can bring the strips back with their sound."""
-    recipe = read_recipe(movie)
+    recipe = read_recipe(movie, context.scene)
     if recipe is None:
         return
     collection = compat.strips(context.scene.sequence_editor)
@@ -252,7 +257,7 @@ def add_source(context, movie, x: float, y: float, seconds: float, name: str) ->
     analysis = analysis_of(movie)
     if analysis is None:
         raise RuntimeError("analyse the movie strip first")
-    recipe = read_recipe(movie) or plan.Recipe(
+    recipe = read_recipe(movie, context.scene) or plan.Recipe(
         clip_path(movie), analysis.meta["clip"]["sha256"], get_separator().package.model_id, get_separator().package.checksum
     )
     name = name or f"source{len(recipe.sources) + 1}"
@@ -344,7 +349,7 @@ class PIXELSEP_OT_solo(bpy.types.Operator):
 
     def execute(self, context):
         movie = active_movie(context)
-        recipe = read_recipe(movie) if movie else None
+        recipe = read_recipe(movie, context.scene) if movie else None
         if recipe is None:
             return {"CANCELLED"}
         collection = compat.strips(context.scene.sequence_editor)

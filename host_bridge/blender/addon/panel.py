@@ -29,7 +29,7 @@ class PIXELSEP_PT_panel(bpy.types.Panel):
         else:
             layout.operator("pixelsep.pick", icon="EYEDROPPER")
             layout.prop(context.window_manager, "pixelsep_heatmap", icon="LIGHT_SUN")
-        recipe = operators.read_recipe(movie)
+        recipe = operators.read_recipe(movie, context.scene)
         if recipe is None:
             return
         collection = compat.strips(context.scene.sequence_editor)

@@ -171,7 +171,7 @@ def test_renamed_stem_strips_stay_the_stems(scenario):
         assert ".r2." in Path(strips[name]["stored"]).name  # the second render's files
     removed = report["renamed_removed"]
     assert not {"my drum", "the rest", "duet30.accordion"} & set(removed)
-    assert not removed["duet30.sound"]["mute"]
+    assert not removed["my sound"]["mute"] and report["renamed_sound_tags"] == []  # unmuted, untagged
 
 
 PLACEMENTS = [

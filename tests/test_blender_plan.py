@@ -13,6 +13,8 @@ from host_bridge.blender.plan import (
     StripSpan,
     free_channels,
     locate_stems,
+    mute_before,
+    muted_tag,
     picture_seconds,
     relocate_after_save,
     safe_name,
@@ -152,3 +154,11 @@ def test_recipe_key_survives_json():
     again = Recipe.from_json(recipe.to_json())
     assert again.key == recipe.key and len(recipe.key) == 32
     assert Recipe("a", "b", "c", "d").key != recipe.key
+
+
+def test_muted_tags_remember_the_mute_for_their_recipe_only():
+    recipe, other = _recipe_with_stems(), _recipe_with_stems()
+    assert mute_before(recipe, muted_tag(recipe, True)) is True
+    assert mute_before(recipe, muted_tag(recipe, False)) is False
+    assert mute_before(recipe, muted_tag(other, False)) is None
+    assert mute_before(recipe, None) is None and mute_before(recipe, "{") is None and mute_before(recipe, "[]") is None

@@ -8,7 +8,7 @@ A separation of one movie strip is recorded as a :class:`Recipe` (JSON in the mo
 property ``pixelsep``): the clip (path and sha256), the model (id and checksum), each source (name,
 clicks in the movie's own pixels, gain, the sound strip made for it) and the residual, plus the
 sound strips that were muted and whether they were muted before, so that removing the separation
-puts the scene back exactly. Each stem strip is tagged with the recipe's key and its source
+puts the scene back exactly (those strips are tagged too, :func:`muted_tag`). Each stem strip is tagged with the recipe's key and its source
 (:func:`stem_tag`), so that it is found again after the user renames it (:func:`locate_stems`).
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 
 RECIPE_PROPERTY = "pixelsep"
 STRIP_PROPERTY = "pixelsep_source"  # on a stem strip: see stem_tag
+MUTED_PROPERTY = "pixelsep_muted"  # on a sound strip muted for a separation: see muted_tag
 RECIPE_VERSION = 1
 STEM_FOLDER = "pixelsep"
 MAX_CHANNEL = 128  # Blender's sequencer has channels 1..128
@@ -93,6 +94,22 @@ class Recipe:
 def stem_tag(recipe: Recipe, movie_strip: str, source: str | None) -> str:
     """The tag (custom property ``STRIP_PROPERTY``) of the strip that plays ``source`` (None: the residual)."""
     return json.dumps({"recipe": recipe.key, "movie": movie_strip, "source": source}, sort_keys=True)
+
+
+def muted_tag(recipe: Recipe, mute_before: bool) -> str:
+    """The tag (custom property ``MUTED_PROPERTY``) of a sound strip the separation muted."""
+    return json.dumps({"recipe": recipe.key, "mute_before": bool(mute_before)}, sort_keys=True)
+
+
+def mute_before(recipe: Recipe, tag: str) -> bool | None:
+    """Whether a strip carrying ``tag`` was muted before ``recipe`` muted it; None if not its tag."""
+    try:
+        data = json.loads(tag)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(data, dict) or not recipe.key or data.get("recipe") != recipe.key:
+        return None
+    return bool(data.get("mute_before"))
 
 
 def locate_stems(recipe: Recipe, tagged: Sequence[tuple[str, str]], names: Collection[str]) -> None:

@@ -152,6 +152,8 @@ x0, y0, x1, y1 = performer["boxes"][frame]
 view = coords.movie_to_view(coords.StripPlacement(*size), (x0 + x1) / 2, (y0 + y1) / 2)
 report["renamed_add"] = list(bpy.ops.pixelsep.add_source(view_x=view[0], view_y=view[1], source_name=performer["name"]))
 report["renamed"] = {"recipe": json.loads(movie30["pixelsep"]), "strips": state(scene)}
+strips_of(editor)["duet30.sound"].name = "my sound"  # the muted original, renamed too
 report["renamed_remove"] = list(bpy.ops.pixelsep.remove())
+report["renamed_sound_tags"] = [k for k in strips_of(editor)["my sound"].keys() if k.startswith("pixelsep")]
 report["renamed_removed"] = state(scene)
 Path(out_path).write_text(json.dumps(report, indent=1))

@@ -155,6 +155,7 @@ def render_recipe(context, movie, recipe: plan.Recipe) -> None:
         for strip in collection:
             if strip.type == "SOUND" and strip.sound and Path(bpy.path.abspath(strip.sound.filepath)).resolve() == Path(recipe.clip):
                 recipe.muted[strip.name] = bool(strip.mute)
+                strip[plan.MUTED_PROPERTY] = plan.muted_tag(recipe, strip.mute)  # found again if renamed
                 strip.mute = True
     for entry in [*recipe.sources, None]:
         name = "residual" if entry is None else entry.name
@@ -189,9 +190,16 @@ def remove_separation(context, movie) -> None:
         strip = collection.get(name) if name else None
         if strip is not None:
             collection.remove(strip)
-    for name, was_muted in recipe.muted.items():
+    restored = set()
+    for strip in collection:  # by their tags: the user may have renamed them
+        was_muted = plan.mute_before(recipe, strip.get(plan.MUTED_PROPERTY))
+        if was_muted is not None:
+            strip.mute = was_muted
+            del strip[plan.MUTED_PROPERTY]
+            restored.add(strip.name)
+    for name, was_muted in recipe.muted.items():  # untagged (a recipe from before the tags)
         strip = collection.get(name)
-        if strip is not None:
+        if strip is not None and name not in restored and plan.MUTED_PROPERTY not in strip:
             strip.mute = was_muted
     del movie[plan.RECIPE_PROPERTY]
 

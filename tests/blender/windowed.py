@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 
 import bpy
+import numpy as np
 
 zip_path, clip, out_dir = sys.argv[sys.argv.index("--") + 1 :]
 out = Path(out_dir)
@@ -38,6 +39,19 @@ def xdotool(*args):
 def screenshot(name, wait=True):
     shot = subprocess.Popen(["import", "-window", "root", str(out / name)])
     return shot.wait() if wait else shot
+
+
+def screen_change(before, after, window):
+    """Per-pixel mean absolute RGB change between two screenshots, rows from the window's bottom."""
+    planes = []
+    for path in (before, after):
+        image = bpy.data.images.load(str(path))
+        pixels = np.empty(image.size[0] * image.size[1] * 4, dtype=np.float32)
+        image.pixels.foreach_get(pixels)  # Blender's images start at the bottom row, like its regions
+        planes.append(pixels.reshape(image.size[1], image.size[0], 4)[..., :3])
+        bpy.data.images.remove(image)
+    assert planes[0].shape[:2] == (window.height, window.width)
+    return np.abs(planes[1] - planes[0]).mean(axis=-1)
 
 
 def strips_of(editor):
@@ -96,6 +110,7 @@ def steps():
 
     preview, timeline = sequencer_areas(screen)
     preview.spaces.active.show_region_ui = True
+    preview.spaces.active.show_gizmo_navigate = False  # see-through buttons over the picture's corner
     sidebar = region(preview, "UI")
     preview_region = region(preview, "PREVIEW")
     for area, main, operator in ((preview, preview_region, bpy.ops.sequencer.view_all_preview),
@@ -192,13 +207,34 @@ def steps():
           {name: separated.get(name) for name in stems})  # fmt: skip
     check("original_muted_kept", separated["duet.sound"]["mute"] and not before["duet.sound"]["mute"])
 
-    # the heatmap overlay, drawn by the preview's draw handler on the GPU
+    # the heatmap overlay, drawn by the preview's draw handler on the GPU: the screen changes over
+    # the movie's picture and nowhere else in the preview
+    screenshot("heatmap-off.png")
     bpy.context.window_manager.pixelsep_heatmap = True
     preview.tag_redraw()
     yield from wait_until(lambda: overlay._cache["texture"] is not None, 20)
     yield 0.5
-    check("heatmap_drawn", overlay._cache["texture"] is not None, str(overlay._cache["key"]))
     screenshot("blender-panel.png")
+    change = screen_change(out / "heatmap-off.png", out / "blender-panel.png", window)
+    corners = [view2d.view_to_region(x, y, clip=False) for (x, y), _ in coords.visible_quad(placement)]
+    x0, x1 = (preview_region.x + f([c[0] for c in corners]) for f in (min, max))
+    y0, y1 = (preview_region.y + f([c[1] for c in corners]) for f in (min, max))
+    # the share of pixels that changed visibly: over the picture, and in the preview around it
+    # (between the toolbar and the sidebar, which overlap its region), 3 pixels off its edges (the
+    # overlay covers the white line Blender draws around the frame)
+    tools = [r for r in preview.regions if r.type == "TOOLS" and r.width > 1]
+    left = max([r.x + r.width for r in tools] + [preview_region.x])
+    right = min(sidebar.x, preview_region.x + preview_region.width) if sidebar.width > 1 else preview_region.x + preview_region.width
+    changed = change > 0.02
+    picture = changed[y0 + 2 : y1 - 2, x0 + 2 : x1 - 2].mean()
+    around = np.ones(changed.shape, dtype=bool)
+    around[: preview_region.y] = around[preview_region.y + preview_region.height :] = False
+    around[:, :left] = around[:, right:] = False
+    around[max(0, y0 - 3) : y1 + 3, max(0, x0 - 3) : x1 + 3] = False
+    elsewhere = changed[around].mean() if around.any() else 0.0
+    check("heatmap_drawn", overlay._cache["texture"] is not None and picture > 0.5 and elsewhere < 0.01,
+          {"changed_on_picture": round(float(picture), 3), "changed_around_it": round(float(elsewhere), 4),
+           "picture": [x0, y0, x1, y1], "preview": [left, preview_region.y, right, preview_region.y + preview_region.height]})  # fmt: skip
 
     # Undo and Redo, from the keyboard over the preview: each click of the Pick tool is one step
     recipes = []

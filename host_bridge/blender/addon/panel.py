@@ -34,13 +34,12 @@ class PIXELSEP_PT_panel(bpy.types.Panel):
             return
         collection = compat.strips(context.scene.sequence_editor)
         box = layout.box()
-        rows = [(entry.name, entry.strip) for entry in recipe.sources] + [("residual", recipe.residual_strip)]
-        for label, name in rows:
-            strip = collection.get(name)
+        for name in [entry.strip for entry in recipe.sources] + [recipe.residual_strip]:
+            strip = collection.get(name) if name else None
             if strip is None:
                 continue
             row = box.row(align=True)
-            row.label(text=label)
+            row.prop(strip, "name", text="")  # renaming the strip names the stem: its tag keeps it found
             row.prop(strip, "volume", text="")
             row.prop(strip, "mute", text="", icon="HIDE_ON" if strip.mute else "HIDE_OFF")
             row.operator("pixelsep.solo", text="", icon="SOLO_ON").strip_name = name

@@ -148,7 +148,13 @@ def render_recipe(context, movie, recipe: plan.Recipe) -> None:
     # every render gets new file names: a strip's sound is swapped, never its strip (which keeps its
     # channel, volume, mute and keyframes), and the files an Undo may return to stay as they were
     recipe.revision += 1
-    files = write_stems(separation, folder, plan.stem_prefix(movie.name, recipe.revision), protect=[Path(recipe.clip)])
+    wm = context.window_manager
+    wm.progress_begin(0, 100)  # the cursor's percentage while the stems are written (the UI waits)
+    try:
+        files = write_stems(separation, folder, plan.stem_prefix(movie.name, recipe.revision), protect=[Path(recipe.clip)],
+                            progress=lambda stage, done, total: wm.progress_update(100.0 * done / max(total, 1e-9)))  # fmt: skip
+    finally:
+        wm.progress_end()
     collection = compat.strips(editor)
     # sound strips that play the movie's own audio are muted, never deleted
     if not recipe.muted:

@@ -2,7 +2,8 @@
 windowless ``bpy`` module cannot run. It installs the extension zip like a user, opens the Video
 Editing layout, presses Analyze (the modal operator with its background thread and progress bar),
 runs the Pick Performers tool and clicks both performers of the example duet with the real mouse
-(xdotool), turns the heatmap overlay on, takes screenshots, removes the separation and undoes that.
+(xdotool), turns the heatmap overlay on and compares screenshots, steps through Undo and Redo with
+the keyboard and removes the separation.
 Writes ``report.json`` and the screenshots to OUT_DIR; exits 1 if a check failed.
 
     blender --factory-startup --app-template Video_Editing --window-geometry 0 0 1600 900 \\

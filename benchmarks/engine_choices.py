@@ -13,6 +13,8 @@ variants change one thing each from the shipped settings:
 - ``overlap``: analysis-window overlap in STFT columns (of 256; windows are cross-faded);
 - ``frame_rate``: video frames sampled per second of the clip;
 - ``reach``: the cells around a clicked point whose features are max-pooled (0 = the cell alone);
+- ``stft_frames_per_window``: the stems' STFT (at the clip's own rate) hops a half, quarter or
+  eighth of its window;
 - ``model``: other model packages (``--model`` may be given several times).
 """
 
@@ -33,7 +35,7 @@ from pixelsep_plugin.evaluate.run import bss_eval, click_point
 from pixelsep_plugin.runtime.query import Source
 from pixelsep_plugin.runtime.separate import Separation
 
-BASE = {"high_band": "extend", "overlap": None, "frame_rate": None, "reach": 2}
+BASE = {"high_band": "extend", "overlap": None, "frame_rate": None, "reach": 2, "stft_frames_per_window": 4}
 
 
 def variants(models: list[str]) -> list[tuple[str, str, dict]]:
@@ -42,6 +44,7 @@ def variants(models: list[str]) -> list[tuple[str, str, dict]]:
     out += [(f"overlap {o} columns", models[0], {"overlap": o}) for o in (0, 32, 128)]
     out += [(f"frame rate {f:g} /s", models[0], {"frame_rate": f}) for f in (0.5, 2.0)]
     out += [(f"point reach {r} cells", models[0], {"reach": r}) for r in (0, 1, 3)]
+    out += [(f"stems' STFT hop 1/{f} window", models[0], {"stft_frames_per_window": f}) for f in (2, 8)]
     out += [(f"model {_model_id(m)}", m, {}) for m in models[1:]]
     return out
 
@@ -81,7 +84,8 @@ def score_variant(model: str, settings: dict, sidecars: list[Path], threads: int
         analysis, _ = separator.analyze(folder / sidecar["video"])
         t = float(sidecar["duration_seconds"]) / 2
         sources = [Source(p["name"], (click_point(p, sidecar["fps"], t),)) for p in sidecar["performers"]]
-        separation = Separation(analysis, separator.package, sources, high_band=s["high_band"], point_reach_cells=s["reach"])
+        separation = Separation(analysis, separator.package, sources, high_band=s["high_band"], point_reach_cells=s["reach"],
+                                stft_frames_per_window=s["stft_frames_per_window"])  # fmt: skip
         stems, _ = separation.render(residual=False)
         sdr, _, _ = bss_eval(refs_mono, stems[:, :, :n].mean(axis=1))
         mix_sdr, _, _ = bss_eval(refs_mono, np.repeat(mix_mono[None], len(sources), axis=0))
@@ -104,12 +108,15 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--model", action="append", help="model id or folder; the first is varied (default: the default model)")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--only", action="append", metavar="TEXT",
+                        help="run the variants whose names contain TEXT (and the shipped settings)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/engine_choices.json"))
     args = parser.parse_args()
     models = args.model or [str(Separator().package.path)]
     sidecars = sorted(p for p in args.folder.glob("*.json") if (p.with_suffix(".mp4")).is_file())[: args.clips]
     results = []
-    for name, model, settings in variants(models):
+    chosen = [v for v in variants(models) if not args.only or v[0] == "shipped settings" or any(t in v[0] for t in args.only)]
+    for name, model, settings in chosen:
         row = {"variant": name, **score_variant(model, settings, sidecars, args.threads)}
         results.append(row)
         print(f"{name:28s} SDR {row['median_sdr']:6.2f}  NSDR {row['median_nsdr']:6.2f}  ({row['seconds']} s)", flush=True)

@@ -63,6 +63,9 @@ def test_source_stft_size():
     assert source_stft_size(44100) == (4096, 1024)
     assert source_stft_size(48000) == (4096, 1024)
     assert source_stft_size(8000) == (1024, 256)
+    assert source_stft_size(48000, 2) == (4096, 2048) and source_stft_size(48000, 8) == (4096, 512)
+    with pytest.raises(ValueError):
+        source_stft_size(48000, 3)
 
 
 def test_warp_round_trip_on_smooth_spectra():

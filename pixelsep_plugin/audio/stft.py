@@ -151,15 +151,17 @@ def analysis_stft(n_fft: int, hop_length: int) -> Stft:
     return Stft(n_fft=n_fft, hop_length=hop_length)
 
 
-def source_stft_size(sample_rate: int) -> tuple[int, int]:
+def source_stft_size(sample_rate: int, frames_per_window: int = 4) -> tuple[int, int]:
     """(n_fft, hop_length) of the STFT used on audio at its own ``sample_rate``.
 
     The window lasts about as long as the analysis window (1022 samples at 11025 Hz, 93 ms) and is a
-    power of two in size for speed; the hop is a quarter window.
+    power of two in size for speed; the hop is ``1 / frames_per_window`` of it (a quarter by default).
     """
+    if frames_per_window not in (2, 4, 8):
+        raise ValueError(f"frames_per_window must be 2, 4 or 8, not {frames_per_window}")
     ratio = max(1, round(sample_rate / 11025))
     n_fft = 1024 << (ratio.bit_length() - 1)  # 1024 times the largest power of two <= ratio
-    return n_fft, n_fft // 4
+    return n_fft, n_fft // frames_per_window
 
 
 def iter_stft_frames(stft: Stft, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:

@@ -76,6 +76,7 @@ class Separation:
         high_band: str = "extend",
         search_radius_cells: int = 1,
         point_reach_cells: int = 2,
+        stft_frames_per_window: int = 4,
     ):
         if not sources:
             raise InputError("no source given: click at least one performer (--at X,Y or --box X0,Y0,X1,Y1)")
@@ -125,7 +126,7 @@ class Separation:
         ]
         self._window_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.sample_rate = analysis.sample_rate
-        self.stft = Stft(*source_stft_size(self.sample_rate))
+        self.stft = Stft(*source_stft_size(self.sample_rate, stft_frames_per_window))
         freqs = np.arange(self.stft.freq_bins) * self.sample_rate / self.stft.n_fft
         nyquist = self.front.sample_rate / 2
         self._num_low = int(np.searchsorted(freqs, nyquist, side="right"))

@@ -161,9 +161,9 @@ def picture_seconds(frame: float, strip_start: float, movie_fps: float) -> float
     return max(0.0, (frame - strip_start) / movie_fps)
 
 
-def stem_span(strip_start: int, final_start: int, final_end: int, scene_fps: float, movie_fps: float) -> StripSpan:
-    """The frames a stem's sound strip covers, ``[start, end)``, for a movie strip that starts at
-    ``strip_start`` and is shown on ``[final_start, final_end)`` (``channel`` is left 0).
+def stem_span(strip_start: int, final_start: int, final_end: int, scene_fps: float, movie_fps: float) -> tuple[int, int]:
+    """The frames a stem's sound strip covers, ``(start, end)``, for a movie strip that starts at
+    ``strip_start`` and is shown on ``[final_start, final_end)``.
 
     A stem plays where the movie's own sound plays: from the strip's start, in real time. When the
     scene's frame rate is the movie's, that is the movie strip's span; when it differs, Blender
@@ -173,9 +173,7 @@ def stem_span(strip_start: int, final_start: int, final_end: int, scene_fps: flo
     if scene_fps <= 0 or movie_fps <= 0:
         raise ValueError("frame rates must be positive")
     ratio = scene_fps / movie_fps
-    start = strip_start + round((final_start - strip_start) * ratio)
-    end = strip_start + round((final_end - strip_start) * ratio)
-    return StripSpan("", 0, start, end)
+    return strip_start + round((final_start - strip_start) * ratio), strip_start + round((final_end - strip_start) * ratio)
 
 
 def safe_name(name: str) -> str:

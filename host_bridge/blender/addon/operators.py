@@ -163,6 +163,8 @@ def render_recipe(context, movie, recipe: plan.Recipe) -> None:
                 recipe.muted[strip.name] = bool(strip.mute)
                 strip[plan.MUTED_PROPERTY] = plan.muted_tag(recipe, strip.mute)  # found again if renamed
                 strip.mute = True
+    start, end = plan.stem_span(int(movie.frame_start), movie.frame_final_start, movie.frame_final_end,
+                                scene_fps(scene), movie_fps(scene, movie))  # fmt: skip
     for entry in [*recipe.sources, None]:
         name = "residual" if entry is None else entry.name
         stored = stored_prefix + (files.residual if entry is None else files.stems[name]).name
@@ -170,11 +172,9 @@ def render_recipe(context, movie, recipe: plan.Recipe) -> None:
         if existing is not None:
             existing.sound = bpy.data.sounds.load(stored, check_existing=False)
             continue
-        span = plan.stem_span(int(movie.frame_start), movie.frame_final_start, movie.frame_final_end,
-                              scene_fps(scene), movie_fps(scene, movie))  # fmt: skip
-        channel = plan.free_channels(spans(scene), span.start, span.end, 1, lowest=movie.channel + 1)[0]
+        channel = plan.free_channels(spans(scene), start, end, 1, lowest=movie.channel + 1)[0]
         strip = collection.new_sound(plan.strip_name(movie.name, name), stored, channel, int(movie.frame_start))
-        strip.frame_final_start, strip.frame_final_end = span.start, min(span.end, strip.frame_final_end)
+        strip.frame_final_start, strip.frame_final_end = start, min(end, strip.frame_final_end)
         strip[plan.STRIP_PROPERTY] = plan.stem_tag(recipe, movie.name, None if entry is None else entry.name)
         if entry is None:
             recipe.residual_strip = strip.name

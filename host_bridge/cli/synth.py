@@ -41,32 +41,42 @@ def add_parser(commands) -> None:
     synth.add_argument("--start", type=int, default=0, help="index of the first clip (to extend a set)")
     synth.add_argument("--size", type=_size, default=(320, 240), metavar="WxH", help="frame size (default 320x240)")
     synth.add_argument("--fps", type=int, default=24, help="frame rate (default 24)")
-    synth.add_argument("--instruments", help="comma-separated instrument names (default: all 13)")
-    synth.add_argument("--soundfont", help="a General MIDI SoundFont (default: Debian's FluidR3_GM.sf2)")
+    synth.add_argument("--instruments", help="comma-separated instrument names (default: all 24 that the condition can draw and play)")
+    synth.add_argument(
+        "--condition", default="train", choices=("train", "classic", "heldout-style", "heldout-sound", "real"),
+        help="picture styles and sound families: train (all training styles and sounds, recording chain), "
+        "classic (Noto + FluidR3 only), heldout-style (Emoji One pictures), heldout-sound (TimGM6mb), "
+        "real (recorded phrases from sonic-pi-samples); default train",
+    )  # fmt: skip
+    synth.add_argument("--styles", help="comma-separated picture styles (overrides the condition's)")
+    synth.add_argument("--sounds", help="comma-separated sound families (overrides the condition's)")
     synth.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     synth.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
-    from pixelsep_plugin.synth.generate import SynthSettings, generate_set
-    from pixelsep_plugin.synth.instruments import DEFAULT_EMOJI_FONT, DEFAULT_SOUNDFONT, get_instruments
+    from pixelsep_plugin.synth import pictures, sounds
+    from pixelsep_plugin.synth.generate import CONDITIONS, SynthSettings, generate_set
+    from pixelsep_plugin.synth.instruments import get_instruments
 
     if args.seconds < 2:
         raise InputError(f"clips must last at least 2 s, not {args.seconds:g}")
-    soundfont = args.soundfont or DEFAULT_SOUNDFONT
-    if not Path(soundfont).is_file():
-        raise InputError(f"SoundFont {soundfont} not found (on Debian: apt-get install fluid-soundfont-gm)")
-    if not Path(DEFAULT_EMOJI_FONT).is_file():
-        raise InputError(f"emoji font {DEFAULT_EMOJI_FONT} not found (on Debian: apt-get install fonts-noto-color-emoji)")
+    condition = dict(CONDITIONS[args.condition])
+    if args.styles:
+        condition["styles"] = tuple(args.styles.split(","))
+    if args.sounds:
+        condition["sounds"] = tuple(args.sounds.split(","))
     try:
         instruments = get_instruments(args.instruments.split(",") if args.instruments else None)
-    except ValueError as error:
+        pictures.check_styles(condition["styles"])
+        sounds.check_families(condition["sounds"])
+    except (ValueError, FileNotFoundError) as error:
         raise InputError(str(error)) from None
     count = args.count if args.count is not None else int(round(args.minutes * 60 / args.seconds))
     if count <= 0:
         raise InputError("nothing to generate: give a positive --count or --minutes")
     width, height = args.size
-    settings = SynthSettings(width=width, height=height, fps=args.fps, seconds=args.seconds, soundfont=soundfont)
+    settings = SynthSettings(width=width, height=height, fps=args.fps, seconds=args.seconds, **condition)
     bar = ProgressBar(f"{args.kind} x{count}", enabled=not args.quiet)
     started = time.perf_counter()
     try:

@@ -49,7 +49,8 @@ def plan_melody(
     tempo = float(rng.uniform(60, 150))
     beat = 60.0 / tempo
     articulation = str(rng.choice(["legato", "normal", "staccato"], p=[0.35, 0.45, 0.2]))
-    hold = {"legato": 0.98, "normal": 0.85, "staccato": 0.45}[articulation]
+    hold = {"legato": 1.06, "normal": 0.85, "staccato": 0.45}[articulation]  # legato notes overlap a little
+    timing = float(rng.uniform(0.0, 0.02))  # how unevenly this performer plays (seconds)
     pitches = fit_range(np.array([n.pitch for n in melody.notes]), instrument.low, instrument.high, rng)
     base = float(rng.uniform(50, 112))
     slope = float(rng.uniform(-30, 30))  # crescendo or diminuendo over the clip
@@ -61,7 +62,7 @@ def plan_melody(
     index = first
     while t < duration:
         note = melody.notes[index]
-        start = t + (note.onset - offset_beats) * beat
+        start = max(0.0, t + (note.onset - offset_beats) * beat + float(rng.normal(0, timing)))
         if start >= duration:
             break
         for rest_start, rest_length in rests:
@@ -78,7 +79,14 @@ def plan_melody(
             t = start + note.length * beat + float(rng.uniform(0.3, 1.2))
             offset_beats = melody.notes[0].onset
             index = 0
-    settings = {"articulation": articulation, "base_velocity": round(base, 1), "velocity_slope": round(slope, 1)}
+    settings = {"articulation": articulation, "base_velocity": round(base, 1), "velocity_slope": round(slope, 1),
+                "timing_seconds": round(timing, 4)}  # fmt: skip
+    if instrument.vibrato_cents:
+        settings["vibrato_cents"] = round(instrument.vibrato_cents * float(rng.uniform(0.3, 1.4)), 1)
+        settings["vibrato_hz"] = round(float(rng.uniform(4.5, 6.5)), 2)
+    if instrument.glide:
+        settings["glides"] = [i for i in range(1, len(events)) if rng.random() < instrument.glide]
+    events.sort(key=lambda e: e.start)
     return Performance(instrument, melody.id, tempo, events, settings)
 
 
@@ -133,36 +141,74 @@ class SoundFontRenderer:
                 f"cannot load the SoundFont {soundfont} ({error}); on Debian: apt-get install fluid-soundfont-gm"
             ) from None
 
-    def render(self, performance: Performance, duration: float) -> np.ndarray:
-        """Stereo float32 (2, round(duration * rate)) of the performance's notes, dry."""
+    def render(self, performance: Performance, duration: float, drum_kit: bool = False) -> np.ndarray:
+        """Stereo float32 (2, round(duration * rate)) of the performance's notes, dry.
+
+        Sustained instruments get a vibrato that grows in on long notes and notes marked in
+        ``performance.settings["glides"]`` slide in from the previous pitch (pitch bends).
+        ``drum_kit``: the SoundFont is a drum kit whose first preset maps the General MIDI drum notes."""
         synth = self.synth
-        chan = 9 if performance.instrument.percussion else 0
+        instrument = performance.instrument
+        chan = 9 if instrument.percussion and not drum_kit else 0
         synth.sounds_off()
         synth.generate(8192)  # let the quick release of anything still sounding run out, unheard
-        if performance.instrument.percussion:
+        if drum_kit:
+            synth.program_select(chan, self.sfid, 0, 0)
+        elif instrument.percussion:
             synth.program_select(chan, self.sfid, 128, 0, True)
         else:
-            synth.program_select(chan, self.sfid, 0, performance.instrument.program)
+            synth.program_select(chan, self.sfid, 0, instrument.program)
+        synth.pitchbend_range(chan, 2.0)
+        synth.pitchbend(chan, 8192)
         total = int(round(duration * self.sample_rate))
         out = np.zeros((total, 2), dtype=np.float32)
         actions = []
-        for event in performance.events:
-            actions.append((int(event.start * self.sample_rate), 1, event.pitch, event.velocity))
-            actions.append((int((event.start + event.length) * self.sample_rate), 0, event.pitch, 0))
+        glides = set(performance.settings.get("glides", ()))
+        for index, event in enumerate(performance.events):
+            actions.append((int(event.start * self.sample_rate), 1, event.pitch, event.velocity, index))
+            actions.append((int((event.start + event.length) * self.sample_rate), 0, event.pitch, 0, index))
         actions.sort(key=lambda a: (a[0], a[1]))
+        vibrato = float(performance.settings.get("vibrato_cents", 0.0))
+        rate_hz = float(performance.settings.get("vibrato_hz", 5.5))
+        bends = bool(vibrato) or bool(glides)
+        step = 256 if bends else total  # pitch bends are updated every 5.8 ms
+        note_start, glide_from, glide_seconds = 0.0, 0.0, 0.08
         position = 0
-        for when, on, pitch, velocity in actions:
+
+        def bend_at(sample: int) -> int:
+            t = sample / self.sample_rate - note_start
+            cents = glide_from * 100.0 * max(0.0, 1.0 - t / glide_seconds)
+            if vibrato:
+                cents += vibrato * min(1.0, max(0.0, (t - 0.15) / 0.4)) * np.sin(2 * np.pi * rate_hz * t)
+            return int(np.clip(8192 + cents / 200.0 * 8192, 0, 16383))
+
+        previous_pitch = None
+        for when, on, pitch, velocity, index in actions:
             when = min(when, total)
-            if when > position:
-                out[position:when] = np.frombuffer(synth.generate(when - position), dtype=np.float32).reshape(-1, 2)
-                position = when
+            while when > position:
+                upto = min(when, position + step)
+                if bends:
+                    synth.pitchbend(chan, bend_at(position))
+                out[position:upto] = np.frombuffer(synth.generate(upto - position), dtype=np.float32).reshape(-1, 2)
+                position = upto
             if on:
+                glide_from = float(previous_pitch - pitch) if index in glides and previous_pitch is not None else 0.0
+                glide_from = float(np.clip(glide_from, -2.0, 2.0))  # the bend range
+                note_start = when / self.sample_rate
+                if bends:
+                    synth.pitchbend(chan, bend_at(when))
                 synth.noteon(chan, pitch, velocity)
+                previous_pitch = pitch
             else:
                 synth.noteoff(chan, pitch)
-        if position < total:
-            out[position:] = np.frombuffer(synth.generate(total - position), dtype=np.float32).reshape(-1, 2)
+        while position < total:
+            upto = min(total, position + step)
+            if bends:
+                synth.pitchbend(chan, bend_at(position))
+            out[position:upto] = np.frombuffer(synth.generate(upto - position), dtype=np.float32).reshape(-1, 2)
+            position = upto
         synth.notes_off()
+        synth.pitchbend(chan, 8192)
         return np.ascontiguousarray(out.T)
 
 
@@ -197,6 +243,46 @@ def room(audio: np.ndarray, sample_rate: int, rng: np.random.Generator) -> tuple
         )
     )
     return pedalboard.Pedalboard(chain)(audio, sample_rate).astype(np.float32), settings
+
+
+def recording_chain(audio: np.ndarray, sample_rate: int, rng: np.random.Generator, strength: float = 1.0) -> tuple[np.ndarray, dict]:
+    """How real recordings differ, drawn at random: microphone colour (resonances), a band limit,
+    hum (50 or 60 Hz and harmonics), hiss, and sometimes a lossy codec (MP3). Each is applied with
+    some chance (scaled by ``strength``); returns (audio, what was applied)."""
+    import pedalboard
+
+    settings: dict = {}
+    chain = []
+    if rng.random() < 0.6 * strength:
+        for _ in range(int(rng.integers(1, 4))):
+            hz = float(np.exp(rng.uniform(np.log(150), np.log(6000))))
+            db = float(rng.uniform(-8, 8))
+            chain.append(pedalboard.PeakFilter(cutoff_frequency_hz=hz, gain_db=db, q=float(rng.uniform(0.7, 4))))
+            settings.setdefault("mic_peaks", []).append([round(hz, 1), round(db, 1)])
+    if rng.random() < 0.3 * strength:
+        settings["lowpass_hz"] = round(float(rng.uniform(3000, 9000)), 1)
+        settings["highpass_hz"] = round(float(rng.uniform(60, 300)), 1)
+        chain += [pedalboard.LowpassFilter(settings["lowpass_hz"]), pedalboard.HighpassFilter(settings["highpass_hz"])]
+    if rng.random() < 0.15 * strength:
+        settings["mp3_vbr_quality"] = round(float(rng.uniform(4, 9)), 1)
+        chain.append(pedalboard.MP3Compressor(vbr_quality=settings["mp3_vbr_quality"]))
+    out = pedalboard.Pedalboard(chain)(audio, sample_rate).astype(np.float32) if chain else audio
+    out = out[:, : audio.shape[1]]
+    if out.shape[1] < audio.shape[1]:
+        out = np.pad(out, ((0, 0), (0, audio.shape[1] - out.shape[1])))
+    rms = float(np.sqrt(np.mean(out.astype(np.float64) ** 2))) + 1e-9
+    t = np.arange(audio.shape[1]) / sample_rate
+    if rng.random() < 0.15 * strength:
+        mains = float(rng.choice([50.0, 60.0]))
+        level = rms * 10 ** (float(rng.uniform(-40, -22)) / 20)
+        hum = sum(np.sin(2 * np.pi * mains * h * t + rng.uniform(0, 6.3)) / h for h in (1, 2, 3, 5))
+        out = out + (level * hum).astype(np.float32)[None]
+        settings["hum_hz"] = mains
+    if rng.random() < 0.25 * strength:
+        level = rms * 10 ** (float(rng.uniform(-45, -25)) / 20)
+        out = out + (level * rng.standard_normal(out.shape)).astype(np.float32)
+        settings["hiss_db"] = round(20 * np.log10(level / rms), 1)
+    return out.astype(np.float32), settings
 
 
 def set_level(audio: np.ndarray, level_db: float) -> np.ndarray:

@@ -26,7 +26,8 @@ from PIL import Image
 
 from pixelsep_plugin import media
 from pixelsep_plugin.synth import audio as synth_audio
-from pixelsep_plugin.synth.instruments import DEFAULT_EMOJI_FONT, DEFAULT_SOUNDFONT, VOCABULARY, Instrument
+from pixelsep_plugin.synth import pictures, sounds
+from pixelsep_plugin.synth.instruments import VOCABULARY, Instrument
 from pixelsep_plugin.synth.melodies import (
     generated_melody,
     generated_seeds_for_split,
@@ -47,10 +48,27 @@ class SynthSettings:
     height: int = 240
     fps: int = 24
     seconds: float = 12.0
-    soundfont: str = DEFAULT_SOUNDFONT
-    emoji_font: str = DEFAULT_EMOJI_FONT
+    # picture styles (pictures.STYLES) and sound families (sounds.FAMILIES) drawn per performer
+    styles: tuple[str, ...] = ("noto",)
+    sounds: tuple[str, ...] = ("fluidr3",)
+    recording: float = 0.0  # how often the recording chain (mic colour, band limits, hum, hiss, MP3) is applied: 0 never, 1 the full rate
     generated_share: float = 0.3  # share of pitched parts playing a generated phrase instead of a corpus melody
-    crf: int = 23
+    crf: int | None = 23  # None: drawn per clip from 18-33
+
+
+# What the training world and the held-out conditions draw from.
+CONDITIONS: dict[str, dict] = {
+    "train": {"styles": pictures.TRAINING_STYLES, "sounds": sounds.TRAINING_SOUNDS, "recording": 1.0, "crf": None},
+    "classic": {"styles": ("noto",), "sounds": ("fluidr3",), "recording": 0.0, "crf": 23},
+    "heldout-style": {"styles": pictures.HELD_OUT_STYLES, "sounds": ("fluidr3", "musescore"), "recording": 0.0, "crf": 23},
+    "heldout-sound": {"styles": ("noto", "twemoji", "fluent"), "sounds": sounds.HELD_OUT_SOUNDS, "recording": 0.0, "crf": 23},
+    "real": {"styles": ("noto", "twemoji", "fluent"), "sounds": sounds.REAL_RECORDINGS, "recording": 0.0, "crf": 23},
+}
+
+
+def playable(instrument: Instrument, settings: SynthSettings) -> bool:
+    """Whether some style of ``settings`` draws the instrument and some family plays it."""
+    return bool(pictures.styles_for(instrument.name, settings.styles)) and bool(sounds.families_for(instrument, settings.sounds))
 
 
 _renderers: dict[tuple[str, int], synth_audio.SoundFontRenderer] = {}
@@ -61,6 +79,19 @@ def _renderer(soundfont: str) -> synth_audio.SoundFontRenderer:
     if key not in _renderers:
         _renderers[key] = synth_audio.SoundFontRenderer(soundfont, SAMPLE_RATE)
     return _renderers[key]
+
+
+def render_sound(performance: synth_audio.Performance, family: str, duration: float, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """The performance played by ``family``; returns (dry stereo float32, the source's name)."""
+    if family in sounds.SOUNDFONTS:
+        path = sounds.SOUNDFONTS[family]
+        return _renderer(path).render(performance, duration), Path(path).name
+    if family == "avldrums":
+        path = sounds.DRUM_KITS[int(rng.integers(len(sounds.DRUM_KITS)))]
+        return _renderer(path).render(performance, duration, drum_kit=True), Path(path).name
+    if family == "lmms":
+        return sounds.render_sampler(performance, duration, rng), "lmms-common"
+    raise ValueError(f"the sound family {family!r} plays no notes")
 
 
 def choose_instruments(
@@ -77,7 +108,7 @@ def _check_kind(kind: str, instruments: Sequence[Instrument]) -> int:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if KINDS[kind] > len(instruments):
-        raise ValueError(f"a {kind} needs {KINDS[kind]} different instruments, only {len(instruments)} chosen")
+        raise ValueError(f"a {kind} needs {KINDS[kind]} different instruments, only {len(instruments)} can be drawn and played")
     return KINDS[kind]
 
 
@@ -92,6 +123,7 @@ def make_clip(
     first: Instrument | None = None,
 ) -> Path:
     """Write one clip (see the module docstring); returns the sidecar's path."""
+    instruments = [i for i in instruments if playable(i, settings)]
     count = _check_kind(kind, instruments)
     rng = np.random.default_rng([seed, count, SPLIT_SEED_BASE[split] // 1_000_000])
     s = settings
@@ -99,21 +131,28 @@ def make_clip(
     num_frames = int(round(duration * s.fps))
     num_samples = int(round(duration * SAMPLE_RATE))
     chosen = choose_instruments(count, rng, instruments, first)
-    renderer = _renderer(s.soundfont)
-    stems, performances, rooms = [], [], []
+    stems, performances, rooms, sources, recordings = [], [], [], [], []
     for index, instrument in enumerate(chosen):
-        if instrument.percussion:
-            performance = synth_audio.plan_rhythm(instrument, f"rhythm/{split}/{seed}/{index}", duration, rng)
-        elif rng.random() < s.generated_share:
-            phrase_seed = generated_seeds_for_split(split, int(rng.integers(0, 10**6)), 1)[0]
-            performance = synth_audio.plan_melody(instrument, generated_melody(phrase_seed), duration, rng)
+        family = str(rng.choice(sounds.families_for(instrument, s.sounds)))
+        if family == "sonic-pi":
+            dry, source = sounds.render_phrases(instrument, duration, rng)
+            performance = synth_audio.Performance(instrument, source, 0.0, [], {"recorded": True})
         else:
-            melodies = melodies_for_split(split)
-            melody = melodies[int(rng.integers(len(melodies)))]
-            performance = synth_audio.plan_melody(instrument, melody, duration, rng)
-        dry = renderer.render(performance, duration)
+            if instrument.percussion:
+                performance = synth_audio.plan_rhythm(instrument, f"rhythm/{split}/{seed}/{index}", duration, rng)
+            elif rng.random() < s.generated_share:
+                phrase_seed = generated_seeds_for_split(split, int(rng.integers(0, 10**6)), 1)[0]
+                performance = synth_audio.plan_melody(instrument, generated_melody(phrase_seed), duration, rng)
+            else:
+                melodies = melodies_for_split(split)
+                melody = melodies[int(rng.integers(len(melodies)))]
+                performance = synth_audio.plan_melody(instrument, melody, duration, rng)
+            dry, source = render_sound(performance, family, duration, rng)
         wet, room = synth_audio.room(dry, SAMPLE_RATE, rng)
-        level = -20.0 + float(rng.uniform(-4, 4)) - (3.0 if count > 1 else 0.0)
+        recording: dict = {}
+        if s.recording > 0:
+            wet, recording = synth_audio.recording_chain(wet[:, :num_samples], SAMPLE_RATE, rng, s.recording)
+        level = -20.0 + float(rng.uniform(-6, 6)) - (3.0 if count > 1 else 0.0)
         wet = synth_audio.set_level(wet[:, :num_samples], level)
         if count > 1:  # place the performer's sound where its picture is: left slot to the left
             pan = (index + 0.5) / count * 2 - 1  # -1 (left) .. 1 (right)
@@ -121,25 +160,32 @@ def make_clip(
         stems.append(wet)
         performances.append(performance)
         rooms.append(room)
+        sources.append({"family": family, "source": source})
+        recordings.append(recording)
     mix = np.sum(stems, axis=0)
     peak = float(np.abs(mix).max()) if mix.size else 0.0
     if peak > 0.89:  # headroom for AAC: scale every stem alike
         stems = [(stem * (0.89 / peak)).astype(np.float32) for stem in stems]
         mix = np.sum(stems, axis=0)
 
+    looks = []
+    for instrument in chosen:
+        style = str(rng.choice(pictures.styles_for(instrument.name, s.styles)))
+        colour = pictures.random_colour(rng) if style in pictures.TINTED else (40, 40, 40)
+        looks.append((style, colour))
+    crf = s.crf if s.crf is not None else int(rng.integers(18, 34))
     placements = place_performers(count, s.width, s.height, rng)
     background = Background(s.width, s.height, num_frames, rng)
     drawings = [
         PerformerDrawing(
-            instrument.emoji,
+            pictures.picture(instrument.name, style, colour),
             placement,
             synth_audio.envelope(stem, SAMPLE_RATE, s.fps, num_frames),
             np.array([e.start for e in performance.events]),
             np.array([e.velocity for e in performance.events]),
             s.fps,
-            s.emoji_font,
         )
-        for instrument, placement, stem, performance in zip(chosen, placements, stems, performances, strict=True)
+        for instrument, (style, colour), placement, stem, performance in zip(chosen, looks, placements, stems, performances, strict=True)
     ]
     boxes: list[list[list[int]]] = [[] for _ in drawings]
 
@@ -152,23 +198,27 @@ def make_clip(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     video = out_dir / f"{name}.mp4"
-    media.write_clip(video, frames(), s.fps, s.width, s.height, mix, SAMPLE_RATE, "stereo", crf=s.crf)
+    media.write_clip(video, frames(), s.fps, s.width, s.height, mix, SAMPLE_RATE, "stereo", crf=crf)
     performers = []
     names = [i.name.replace(" ", "-") for i in chosen]
-    for instrument, label, stem, performance, room, track in zip(chosen, names, stems, performances, rooms, boxes, strict=True):
+    for instrument, label, stem, performance, room, track, look, source, recording in zip(
+        chosen, names, stems, performances, rooms, boxes, looks, sources, recordings, strict=True
+    ):
         stem_file = f"{name}.{label}.flac"
         media.write_audio(out_dir / stem_file, stem, SAMPLE_RATE, channel_layout="stereo")
         performers.append(
             {
                 "name": label,
                 "instrument": instrument.name,
-                "emoji": f"U+{instrument.emoji:X}",
+                "style": look[0],
                 "program": instrument.program,
+                "sound": source,
                 "melody": performance.melody_id,
                 "tempo_bpm": round(performance.tempo_bpm, 2),
                 "notes": len(performance.events),
                 "performance": performance.settings,
                 "room": room,
+                "recording": recording,
                 "stem": stem_file,
                 "boxes": track,
             }
@@ -189,7 +239,7 @@ def make_clip(
         "channels": 2,
         "duration_seconds": duration,
         "background": background.name,
-        "soundfont": Path(s.soundfont).name,
+        "crf": crf,
         "performers": performers,
     }
     path = out_dir / f"{name}.json"
@@ -228,6 +278,9 @@ def generate_set(
 
     Solo sets cycle through the instruments so that each gets the same share of footage.
     """
+    pictures.check_styles(settings.styles)
+    sounds.check_families(settings.sounds)
+    instruments = [i for i in instruments if playable(i, settings)]
     _check_kind(kind, instruments)
     if settings.generated_share < 1.0:
         melodies_for_split(split)  # read the corpus once here, not in every worker

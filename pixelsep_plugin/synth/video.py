@@ -1,6 +1,6 @@
 """Drawing the synthetic performers: an instrument picture that moves with its own notes, on a background.
 
-Each performer's picture is rendered once from the emoji font, then drawn per frame scaled by its
+Each performer's picture is its instrument in one style (:mod:`.pictures`), drawn per frame scaled by its
 loudness, kicked (a small jump and tilt) at each note onset, swaying slowly, with a per-clip size,
 place, mirror and brightness. Backgrounds are scikit-image's bundled photos (slowly panning),
 colour gradients or smooth noise, with random brightness and tint. Every drawn picture's bounding
@@ -13,33 +13,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageEnhance, ImageFont
-
-from pixelsep_plugin.synth.instruments import DEFAULT_EMOJI_FONT
+from PIL import Image, ImageEnhance
 
 PHOTOS = (
     "astronaut", "brick", "camera", "cat", "chelsea", "coffee", "coins", "colorwheel", "grass",
     "gravel", "moon", "page", "rocket", "text", "hubble_deep_field", "immunohistochemistry", "retina",
     "clock",
 )  # fmt: skip
-EMOJI_SIZE = 109  # the size Noto Color Emoji's bitmaps are drawn at
-
-
-@lru_cache(maxsize=64)
-def sprite(code_point: int, font_path: str = DEFAULT_EMOJI_FONT) -> Image.Image:
-    """The emoji as an RGBA image cropped to its visible pixels."""
-    try:
-        font = ImageFont.truetype(font_path, EMOJI_SIZE)
-    except OSError:
-        raise FileNotFoundError(
-            f"cannot load the emoji font {font_path}; on Debian: apt-get install fonts-noto-color-emoji"
-        ) from None
-    canvas = Image.new("RGBA", (EMOJI_SIZE + 40, EMOJI_SIZE + 40), (0, 0, 0, 0))
-    ImageDraw.Draw(canvas).text((4, 4), chr(code_point), font=font, embedded_color=True)
-    box = canvas.getbbox()
-    if box is None:
-        raise ValueError(f"the emoji font has no picture for U+{code_point:X}")
-    return canvas.crop(box)
 
 
 @lru_cache(maxsize=32)
@@ -118,6 +98,9 @@ class Placement:
     sway_degrees: float
     sway_hz: float
     phase: float
+    tilt_degrees: float = 0.0  # a fixed lean of the picture
+    saturation: float = 1.0
+    blur: float = 0.0  # Gaussian blur radius in pixels (out of focus)
 
 
 def _pulses(onsets: np.ndarray, velocities: np.ndarray, fps: float, num_frames: int) -> np.ndarray:
@@ -140,21 +123,28 @@ class PerformerDrawing:
 
     def __init__(
         self,
-        code_point: int,
+        picture: Image.Image,
         placement: Placement,
         loudness: np.ndarray,
         onsets: np.ndarray,
         velocities: np.ndarray,
         fps: float,
-        font_path: str = DEFAULT_EMOJI_FONT,
     ) -> None:
-        picture = sprite(code_point, font_path)
+        """``picture``: the instrument in its style, RGBA (see :func:`.pictures.picture`)."""
         if placement.mirror:
             picture = picture.transpose(Image.FLIP_LEFT_RIGHT)
         if placement.brightness != 1.0:
             alpha = picture.getchannel("A")
             picture = ImageEnhance.Brightness(picture.convert("RGB")).enhance(placement.brightness).convert("RGBA")
             picture.putalpha(alpha)
+        if placement.saturation != 1.0:
+            alpha = picture.getchannel("A")
+            picture = ImageEnhance.Color(picture.convert("RGB")).enhance(placement.saturation).convert("RGBA")
+            picture.putalpha(alpha)
+        if placement.blur > 0:
+            from PIL import ImageFilter
+
+            picture = picture.filter(ImageFilter.GaussianBlur(placement.blur))
         self.picture = picture
         self.placement = placement
         self.fps = fps
@@ -166,7 +156,7 @@ class PerformerDrawing:
         t = index / self.fps
         kick = self.pulse[index]
         scale = 1.0 + 0.12 * self.loudness[index] + 0.06 * kick
-        angle = p.sway_degrees * np.sin(2 * np.pi * p.sway_hz * t + p.phase) + 7.0 * kick * (1 if p.mirror else -1)
+        angle = p.tilt_degrees + p.sway_degrees * np.sin(2 * np.pi * p.sway_hz * t + p.phase) + 7.0 * kick * (1 if p.mirror else -1)
         height = max(4, int(round(p.height * scale)))
         width = max(4, int(round(height * self.picture.width / self.picture.height)))
         image = self.picture.resize((width, height), Image.BILINEAR).rotate(
@@ -210,6 +200,9 @@ def place_performers(count: int, width: int, height: int, rng: np.random.Generat
                 sway_degrees=float(rng.uniform(0, 10)),
                 sway_hz=float(rng.uniform(0.15, 0.8)),
                 phase=float(rng.uniform(0, 2 * np.pi)),
+                tilt_degrees=float(rng.normal(0, 8)),
+                saturation=float(rng.uniform(0.6, 1.3)),
+                blur=float(rng.uniform(0.5, 2.0)) if rng.random() < 0.2 else 0.0,
             )
         )
     return placements

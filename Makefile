@@ -11,14 +11,26 @@ UNTRAINED := models/small-untrained
 
 .PHONY: demo test setup system-deps model clean-venv bench blender-env extension blender-window blender-window-chroot
 
-# Debian packages: python3-venv for the virtual environment; the General MIDI SoundFont and the
-# emoji font that the synthetic performance generator (training data, tests) draws on.
-SYSTEM_PACKAGES := python3-venv fluid-soundfont-gm fonts-noto-color-emoji
+# Debian packages: python3-venv for the virtual environment; for the synthetic performance
+# generator (training data, tests): SoundFonts, real recorded notes and loops, the emoji font, and
+# npm for the picture packages. (sonic-pi-samples and timgm6mb-soundfont are the held-out sounds.)
+SYSTEM_PACKAGES := python3-venv fluid-soundfont-gm musescore-general-soundfont opl3-soundfont avldrums.lv2-soundfont \
+	lmms-common timgm6mb-soundfont sonic-pi-samples fonts-noto-color-emoji npm
+SYSTEM_FILES := /usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/sounds/sf3/MuseScore_General.sf3 \
+	/usr/share/sounds/sf2/OPL-3_FM_128M.sf2 /usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2 /usr/share/lmms/samples \
+	/usr/share/sounds/sf2/TimGM6mb.sf2 /usr/share/sonic-pi/samples /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf /usr/bin/npm
 system-deps:
-	@if ! $(PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1 \
-		|| [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] \
-		|| [ ! -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then \
-		$(SUDO) apt-get update && $(SUDO) apt-get install -y $(SYSTEM_PACKAGES); fi
+	@missing=0; for f in $(SYSTEM_FILES); do [ -e $$f ] || missing=1; done; \
+	if ! $(PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1 || [ $$missing = 1 ]; then \
+		$(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); fi
+
+# Picture styles from npm (pinned), installed into .npm/node_modules (pixelsep_plugin/synth/pictures.py).
+# @iconify-json/emojione is the held-out picture style.
+NPM_PACKAGES := @iconify-json/twemoji@1.2.5 @iconify-json/fluent-emoji@1.2.7 @iconify-json/fluent-emoji-flat@1.2.6 \
+	@iconify-json/fxemoji@1.2.2 @iconify-json/game-icons@1.2.4 @iconify-json/emojione@1.2.3 @lobehub/fluent-emoji-3d@1.1.0
+.npm/.installed: Makefile | system-deps
+	mkdir -p .npm && npm install --silent --no-audit --no-fund --prefix .npm $(NPM_PACKAGES)
+	touch $@
 
 $(BIN)/python: | system-deps
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +41,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python system-deps
 	$(BIN)/python -m pip install --quiet --no-deps "tinysoundfont==0.3.7"
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed .npm/.installed
 
 # The shipped model (models/pixelsep-small) is in the repository. `make model` also builds the
 # untrained `small` nets (seeded random weights, never downloaded) as models/small-untrained.

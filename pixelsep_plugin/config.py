@@ -44,6 +44,9 @@ class VideoNetConfig:
     num_components: int = 32
     frame_size: int = 224  # training crop side; inference keeps the aspect with this short side
     frames_per_window: int = 3  # frames max-pooled over time in training
+    # a click reads the feature cells within this many cells of the clicked one (the runtime's
+    # point reach); a model trained as it is clicked stores the reach it was trained with
+    click_reach_cells: int = 2
 
 
 @dataclass(frozen=True)

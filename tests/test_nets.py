@@ -197,6 +197,24 @@ def test_pool_clip():
         pool_clip(f, 4)
 
 
+def test_pool_cells_reads_only_the_clicked_cells():
+    from pixelsep_plugin.nets.video import pool_cells
+
+    features = torch.rand(1, 2, 3, 4, 5) * 0.5  # (B, F, K, h, w)
+    features[0, 1, 2, 3, 4] = 0.99  # outside both clicks
+    features[0, 0, 1, 0, 0] = 0.8  # inside clip 0's click, frame 0
+    cells = torch.zeros(1, 2, 2, 4, 5, dtype=torch.bool)
+    cells[0, 0, :, 0:2, 0:2] = True
+    cells[0, 1, :, 2:4, 2:4] = True
+    out = pool_cells(features, cells)
+    assert out.shape == (1, 2, 3)
+    assert torch.equal(out[0, 0], features[0, :, :, 0:2, 0:2].amax(dim=(0, 2, 3)))
+    assert torch.equal(out[0, 1], features[0, :, :, 2:4, 2:4].amax(dim=(0, 2, 3)))
+    assert out[0, 0, 1] == pytest.approx(0.8) and out[0, 1, 2] < 0.99
+    with pytest.raises(ValueError, match="pool_cells expects"):
+        pool_cells(features, cells[:, :, :1])
+
+
 def test_torch_front_end_agrees_with_numpy():
     cfg = AudioFrontEndConfig()
     rng = np.random.default_rng(0)

@@ -204,3 +204,81 @@ def test_sample_packs_carry_the_decoded_samples(tiny_world, tmp_path):
     run = train(packed_cfg)
     assert (run / "model" / "manifest.json").is_file() and not (tmp_path / "unused-cache").exists()
     assert json.loads((run / "checkpoint.json").read_text())["device"] == "cpu"
+
+
+def test_composite_mixes_click_each_clip_inside_its_own_slot(tiny_world, tmp_path):
+    from pixelsep_plugin.train.data import click_cells
+
+    cfg = tiny_config(tiny_world, tmp_path / "run")
+    model_cfg = cfg.model_config()
+    clips = load_clips(find_clips(cfg.train_dirs), model_cfg, 1.0, Path(cfg.cache_dir))
+    assert all(c.boxes is not None and np.isfinite(c.boxes).all() for c in clips)  # from the sidecars
+    height, width = clips[0].frames.shape[1:3]
+    for clip in clips:  # unlabelled footage (as from a folder of real videos) mixes by threes too
+        clip.label = None
+    sampler = MixSampler(clips, model_cfg, 2, 2, (1.0, 1.0), np.random.default_rng(0), composite=True, reach_cells=1, mix_sizes=(2, 3))
+    sizes = set()
+    for _ in range(6):
+        batch = sampler.batch(4)
+        b, n = batch.audio.shape[:2]
+        sizes.add(n)
+        h, w = -(-height // 16), -(-width // 16)
+        assert batch.frames.shape == (b, 1, 2, height, width, 3)
+        assert batch.cells.shape == (b, n, 2, h, w)
+        counts = batch.cells.sum(axis=(3, 4))
+        assert counts.min() >= 4 and counts.max() <= 9  # a 3x3 square of cells, clipped at the edges
+        # the clips' clicks are in different places: their centres are at least a cell apart
+        for item in range(b):
+            centres = [np.argwhere(batch.cells[item, j, 0]).mean(axis=0) for j in range(n)]
+            gaps = [np.abs(centres[i] - centres[j]).max() for i in range(n) for j in range(i + 1, n)]
+            assert min(gaps) >= 1.0, centres
+    assert sizes == {2, 3}
+    # the runtime's reading of a click: the cell under the point and its neighbours
+    assert click_cells(0, 0, 208, 160, 1) == (0, 0, 0, 2, 0, 2)
+    assert click_cells(207, 159, 208, 160, 2) == (9, 12, 7, 10, 10, 13)
+
+
+def test_composite_training_learns(tiny_world, tmp_path):
+    """Train as you click: the tiny model's loss falls and separation on composite mixes improves."""
+    from pixelsep_plugin.nets.builders import build_pixelplayer
+    from pixelsep_plugin.train.loop import load_checkpoint
+
+    overrides = {**TINY_MODEL, "video_net": {**TINY_MODEL["video_net"], "click_reach_cells": 1}}
+    cfg = tiny_config(tiny_world, tmp_path / "run", val_dirs=(str(tiny_world["train"]),), steps=100, val_every=100,
+                      composite=True, model_overrides=overrides)  # fmt: skip
+    model_cfg = cfg.model_config()
+
+    def validation(graph):
+        clips = load_clips(find_clips(cfg.val_dirs), model_cfg, 1.0, Path(cfg.cache_dir))
+        sampler = MixSampler(clips, model_cfg, 2, 1, (1.0, 1.0), np.random.default_rng(12345), composite=True, reach_cells=1)
+        return Validator(sampler, cfg.val_mixes, cfg.batch_size, model_cfg)(graph)
+
+    before = validation(MixAndSeparate(build_pixelplayer(model_cfg, seed=cfg.seed), cfg.mask))
+    run = train(cfg, export=True)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert np.mean(losses[-2:]) < 0.9 * np.mean(losses[:2]), losses
+    graph = MixAndSeparate(build_pixelplayer(model_cfg), cfg.mask)
+    load_checkpoint(run, graph, None)
+    after = validation(graph)
+    assert after["val_loss"] < before["val_loss"]
+    assert after["val_nsdr"] > before["val_nsdr"] + 1.5, (before, after)
+    # the exported model tells the runtime how it was trained to be clicked
+    manifest = json.loads((run / "model" / "manifest.json").read_text())
+    assert manifest["config"]["video_net"]["click_reach_cells"] == 1
+
+
+def test_init_from_starts_at_a_packages_weights(tiny_world, tmp_path):
+    from pixelsep_plugin.export.package import load_torch_model
+
+    first = train(tiny_config(tiny_world, tmp_path / "a", steps=2, val_dirs=(), checkpoint_every=1))
+    cfg = tiny_config(tiny_world, tmp_path / "b", steps=1, val_dirs=(), learning_rate=0.0, video_learning_rate=0.0,
+                      weight_decay=0.0, init_from=str(first / "model"), batchnorm_batches=0)  # fmt: skip
+    second = train(cfg)
+    a, b = load_torch_model(first / "model").state_dict(), load_torch_model(second / "model").state_dict()
+    for name in a:
+        if "running" not in name and "num_batches" not in name:
+            assert torch.equal(a[name], b[name]), name
+    with pytest.raises(ValueError, match="its nets differ"):
+        other = {**TINY_MODEL, "num_components": 4}
+        train(tiny_config(tiny_world, tmp_path / "c", steps=1, val_dirs=(), model_overrides=other, init_from=str(first / "model")))

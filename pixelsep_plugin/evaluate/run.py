@@ -1,7 +1,7 @@
 """Evaluating a model on ensemble clips with ground truth (pixelsep synthetic clips or the same layout).
 
-For every clip: the clip is analysed once; each performer is clicked at the centre of its
-ground-truth box at mid-clip, as a user would click, and
+For every clip: the clip is analysed once; each performer is clicked once at mid-clip, on its
+picture (the sidecar's point: the opaque pixel nearest the centre of its box), as a user clicks, and
 
 - **together**: all performers clicked at once (mixture-consistent stems), each stem scored
   against that performer's reference with BSS Eval (SDR, SIR, SAR; mir_eval, on the channel mean,
@@ -64,9 +64,14 @@ def oracle_stems(mixture: np.ndarray, references: np.ndarray, sample_rate: int) 
 
 
 def click_point(performer: dict, fps: float, time_seconds: float) -> Point:
-    """The centre of the performer's ground-truth box at ``time_seconds``."""
+    """Where a user clicks the performer at ``time_seconds``: on its picture (the sidecar's point
+    of that frame, the opaque pixel nearest the centre of its box); for sidecars without points,
+    the centre of its box."""
     boxes = performer["boxes"]
     frame = min(len(boxes) - 1, int(round(time_seconds * fps)))
+    if performer.get("points"):
+        x, y = performer["points"][frame]
+        return Point(float(x) + 0.5, float(y) + 0.5, frame / fps)
     x0, y0, x1, y1 = boxes[frame]
     return Point((x0 + x1) / 2, (y0 + y1) / 2, frame / fps)
 
@@ -132,6 +137,11 @@ def _finite_median(values: list[float]) -> float | None:
     return float(np.median(arr)) if arr.size else None
 
 
+def _finite_quartiles(values: list[float]) -> list[float] | None:
+    arr = np.asarray([v for v in values if np.isfinite(v)])
+    return [float(np.percentile(arr, 25)), float(np.percentile(arr, 75))] if arr.size else None
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"performers": len(rows), "clips": len({r["clip"] for r in rows})}
     for method in METHODS:
@@ -139,6 +149,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             key = f"{method}_{metric}"
             if rows and key in rows[0]:
                 out[f"median_{key}"] = _finite_median([r[key] for r in rows])
+                out[f"quartiles_{key}"] = _finite_quartiles([r[key] for r in rows])
     out["click_accuracy"] = float(np.mean([r["click_right"] for r in rows])) if rows else None
     if out.get("median_model_sdr") is not None and out.get("median_ibm_sdr") is not None:
         out["gap_to_ibm_db"] = out["median_ibm_sdr"] - out["median_model_sdr"]
@@ -149,6 +160,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "performers": len(mine),
             "median_model_sdr": _finite_median([r["model_sdr"] for r in mine]),
             "median_model_nsdr": _finite_median([r["model_nsdr"] for r in mine]),
+            "quartiles_model_nsdr": _finite_quartiles([r["model_nsdr"] for r in mine]),
             "median_ibm_sdr": _finite_median([r["ibm_sdr"] for r in mine]),
             "click_accuracy": float(np.mean([r["click_right"] for r in mine])),
         }
@@ -216,27 +228,33 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _spread(quartiles: list[float] | None) -> str:
+    return "" if not quartiles else f" [{quartiles[0]:.1f}, {quartiles[1]:.1f}]"
+
+
 def markdown_table(report: dict[str, Any]) -> str:
     lines = [
         f"Model `{report['model']['id']}` (version {report['model']['version']}).",
         "",
-        "| set | performers | model SDR | model NSDR | SIR | SAR | right clicks | IBM SDR | IRM SDR | mixture SDR | gap to IBM |",
+        "| set | performers | model SDR [quartiles] | model NSDR [quartiles] | SIR | SAR | right clicks | IBM SDR | IRM SDR | mixture SDR | gap to IBM |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for kind, s in report["summary"].items():
         lines.append(
-            f"| {kind}s | {s['performers']} | {_fmt(s['median_model_sdr'])} | {_fmt(s['median_model_nsdr'])} | "
+            f"| {kind}s | {s['performers']} | {_fmt(s['median_model_sdr'])}{_spread(s.get('quartiles_model_sdr'))} | "
+            f"{_fmt(s['median_model_nsdr'])}{_spread(s.get('quartiles_model_nsdr'))} | "
             f"{_fmt(s['median_model_sir'])} | {_fmt(s['median_model_sar'])} | {s['click_accuracy'] * 100:.1f}% | "
             f"{_fmt(s['median_ibm_sdr'])} | {_fmt(s['median_irm_sdr'])} | {_fmt(s['median_mixture_sdr'])} | "
             f"{_fmt(s.get('gap_to_ibm_db'))} |"
         )
-    lines += ["", "Medians in dB over performers; NSDR = SDR - mixture SDR.", ""]
+    lines += ["", "Medians in dB over performers, [first, third quartile]; NSDR = SDR - mixture SDR. Each performer is "
+              "clicked once, on its picture, at mid-clip.", ""]  # fmt: skip
     for kind, s in report["summary"].items():
-        lines += [f"Per instrument ({kind}s):", "", "| instrument | performers | SDR | NSDR | IBM SDR | right clicks |",
+        lines += [f"Per instrument ({kind}s):", "", "| instrument | performers | SDR | NSDR [quartiles] | IBM SDR | right clicks |",
                   "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for name, v in s["per_instrument"].items():
             lines.append(
-                f"| {name} | {v['performers']} | {_fmt(v['median_model_sdr'])} | {_fmt(v['median_model_nsdr'])} | "
+                f"| {name} | {v['performers']} | {_fmt(v['median_model_sdr'])} | {_fmt(v['median_model_nsdr'])}{_spread(v.get('quartiles_model_nsdr'))} | "
                 f"{_fmt(v['median_ibm_sdr'])} | {v['click_accuracy'] * 100:.0f}% |"
             )
         lines.append("")

@@ -49,3 +49,21 @@ def pool_clip(features: torch.Tensor, frames_per_clip: int) -> torch.Tensor:
         raise ValueError(f"{features.shape[0]} feature rows are not a whole number of {frames_per_clip}-frame clips")
     spatial = torch.amax(features, dim=(2, 3))  # (N * frames, K)
     return torch.amax(spatial.view(-1, frames_per_clip, spatial.shape[1]), dim=1)
+
+
+def pool_cells(features: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """Training pooling as a click reads the features: each clip's K-vector is the max over its
+    clicked cells and over the frames.
+
+    features: (B, F, K, h, w), one composite picture per frame holding every clip of a mix;
+    cells: bool (B, N, F, h, w), the cells clip ``n`` is clicked at in each frame (at least one per
+    frame). Returns (B, N, K).
+    """
+    if features.ndim != 5 or cells.ndim != 5 or cells.shape[0] != features.shape[0] or cells.shape[2:] != (
+        features.shape[1], features.shape[3], features.shape[4]
+    ):
+        raise ValueError(f"pool_cells expects (B, F, K, h, w) features and (B, N, F, h, w) cells, got "
+                         f"{tuple(features.shape)} and {tuple(cells.shape)}")  # fmt: skip
+    # features are sigmoids in (0, 1): cells outside the click get -1 and never win the max
+    picked = torch.where(cells[:, :, :, None], features[:, None], features.new_tensor(-1.0))  # (B, N, F, K, h, w)
+    return picked.amax(dim=(2, 4, 5))

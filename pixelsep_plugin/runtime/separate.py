@@ -75,7 +75,7 @@ class Separation:
         sources: Sequence[Source],
         high_band: str = "extend",
         search_radius_cells: int = 1,
-        point_reach_cells: int = 2,
+        point_reach_cells: int | None = None,
         stft_frames_per_window: int = 4,
     ):
         if not sources:
@@ -90,6 +90,8 @@ class Separation:
                 check_part(part, analysis.width, analysis.height, analysis.duration_seconds)
         if analysis.meta["model"]["checksum"] != package.checksum:
             raise InputError("this analysis was made with another model: analyse the clip again with this one")
+        if point_reach_cells is None:  # as the model was trained to be clicked
+            point_reach_cells = package.config.video_net.click_reach_cells
         self.analysis = analysis
         self.sources = list(sources)
         self.high_band = high_band

@@ -6,7 +6,9 @@ For a clip ``NAME`` the generator writes into its folder:
 - ``NAME.<performer>.flac``: each performer's own stem (stereo, 24-bit FLAC, exactly the signal
   mixed into the clip before AAC), named by the instrument;
 - ``NAME.json``: the sidecar: seed, split, size, frame rate, and per performer its instrument,
-  melody, tempo, room settings, stem file and bounding box ``[x0, y0, x1, y1]`` for every frame.
+  picture style, sound source, melody, tempo, room and recording settings, stem file, and for
+  every frame its bounding box ``[x0, y0, x1, y1]`` and a point on its picture ``[x, y]`` (the
+  opaque pixel nearest the box's centre: where a user would click it).
 
 Clips are deterministic by (kind, split, seed). Melodies of one split are never used in another
 (see :mod:`.melodies`), and the seeds of a split's clips are their own.
@@ -188,12 +190,15 @@ def make_clip(
         for instrument, (style, colour), placement, stem, performance in zip(chosen, looks, placements, stems, performances, strict=True)
     ]
     boxes: list[list[list[int]]] = [[] for _ in drawings]
+    points: list[list[list[int]]] = [[] for _ in drawings]
 
     def frames():
         for index in range(num_frames):
             canvas = Image.fromarray(background.frame(index)).convert("RGBA")
-            for drawing, track in zip(drawings, boxes, strict=True):
-                track.append(drawing.draw(canvas, index))
+            for drawing, track, clicks in zip(drawings, boxes, points, strict=True):
+                box, point = drawing.draw(canvas, index)
+                track.append(box)
+                clicks.append(point)
             yield np.asarray(canvas.convert("RGB"))
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -201,8 +206,8 @@ def make_clip(
     media.write_clip(video, frames(), s.fps, s.width, s.height, mix, SAMPLE_RATE, "stereo", crf=crf)
     performers = []
     names = [i.name.replace(" ", "-") for i in chosen]
-    for instrument, label, stem, performance, room, track, look, source, recording in zip(
-        chosen, names, stems, performances, rooms, boxes, looks, sources, recordings, strict=True
+    for instrument, label, stem, performance, room, track, look, source, recording, clicks in zip(
+        chosen, names, stems, performances, rooms, boxes, looks, sources, recordings, points, strict=True
     ):
         stem_file = f"{name}.{label}.flac"
         media.write_audio(out_dir / stem_file, stem, SAMPLE_RATE, channel_layout="stereo")
@@ -221,6 +226,7 @@ def make_clip(
                 "recording": recording,
                 "stem": stem_file,
                 "boxes": track,
+                "points": clicks,
             }
         )
     sidecar = {

@@ -151,7 +151,9 @@ class PerformerDrawing:
         self.loudness = loudness
         self.pulse = _pulses(onsets, velocities, fps, loudness.size)
 
-    def draw(self, canvas: Image.Image, index: int) -> list[int]:
+    def draw(self, canvas: Image.Image, index: int) -> tuple[list[int], list[int]]:
+        """Draw frame ``index``; returns the picture's box [x0, y0, x1, y1] and a point on it
+        [x, y] (the opaque pixel nearest the box's centre: where a user would click)."""
         p = self.placement
         t = index / self.fps
         kick = self.pulse[index]
@@ -168,12 +170,23 @@ class PerformerDrawing:
         canvas.alpha_composite(image, (max(0, x0), max(0, y0)), (max(0, -x0), max(0, -y0)))
         visible = image.getbbox() or (0, 0, image.width, image.height)
         box = [x0 + visible[0], y0 + visible[1], x0 + visible[2], y0 + visible[3]]
-        return [
+        box = [
             int(np.clip(box[0], 0, canvas.width)),
             int(np.clip(box[1], 0, canvas.height)),
             int(np.clip(box[2], 0, canvas.width)),
             int(np.clip(box[3], 0, canvas.height)),
         ]
+        ys, xs = np.nonzero(np.asarray(image.getchannel("A")) > 128)
+        xs, ys = xs + x0, ys + y0
+        inside = (xs >= 0) & (xs < canvas.width) & (ys >= 0) & (ys < canvas.height)
+        centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+        if inside.any():
+            xs, ys = xs[inside], ys[inside]
+            nearest = int(np.argmin((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2))
+            point = [int(xs[nearest]), int(ys[nearest])]
+        else:
+            point = [int(min(centre[0], canvas.width - 1)), int(min(centre[1], canvas.height - 1))]
+        return box, point
 
 
 def place_performers(count: int, width: int, height: int, rng: np.random.Generator) -> list[Placement]:

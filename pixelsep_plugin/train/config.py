@@ -30,6 +30,11 @@ class TrainConfig:
     model_id: str = "pixelsep-small"
     model_version: str = "1"
     num_mix: int = 2  # clips mixed per training example (2 or 3)
+    mix_sizes: tuple[int, ...] = ()  # when given, each batch mixes a number of clips drawn from these (e.g. [2, 3])
+    # train as you click: the clips of a mix composed into one picture, each clip's K-vector read
+    # where a click inside its performer reads it (video_net.click_reach_cells around the point)
+    composite: bool = False
+    init_from: str = ""  # a model package whose weights the run starts from (same nets)
     mask: str = "binary"  # "binary": weighted BCE on the dominant source; "ratio": weighted L1 on mag_n / mag_mix
     batch_size: int = 8  # mixes per step and process
     steps: int = 4000
@@ -57,6 +62,8 @@ class TrainConfig:
             raise ValueError(f"mask must be one of {', '.join(MASKS)}, not {self.mask!r}")
         if self.num_mix not in (2, 3):
             raise ValueError(f"num_mix must be 2 or 3, not {self.num_mix}")
+        if any(n not in (2, 3) for n in self.mix_sizes):
+            raise ValueError(f"mix_sizes must hold 2 and/or 3, not {list(self.mix_sizes)}")
         if self.batch_size <= 0 or self.steps <= 0:
             raise ValueError("batch_size and steps must be positive")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -110,7 +117,7 @@ def load_train_config(path: Path | str, **overrides: Any) -> TrainConfig:
     for key in ("train_dirs", "val_dirs"):
         if key in data:
             data[key] = tuple(rebase(p) for p in data[key])
-    for key in ("run_dir", "cache_dir"):
+    for key in ("run_dir", "cache_dir", "init_from"):
         if key in data:
             data[key] = rebase(data[key])
     return TrainConfig(**data)

@@ -35,7 +35,7 @@ from pixelsep_plugin.audio.warp import unwarp
 from pixelsep_plugin.config import ModelConfig
 from pixelsep_plugin.nets.builders import PixelPlayer, build_pixelplayer
 from pixelsep_plugin.nets.frontend import TorchFrontEnd
-from pixelsep_plugin.nets.video import pool_clip
+from pixelsep_plugin.nets.video import pool_cells, pool_clip
 from pixelsep_plugin.train.config import TrainConfig
 from pixelsep_plugin.train.data import CachedClip, MixBatch, MixSampler, default_cache_dir, find_clips, load_clips
 from pixelsep_plugin.train.pack import is_pack, read_pack
@@ -54,8 +54,13 @@ class MixAndSeparate(nn.Module):
         self.frontend = TorchFrontEnd(model.cfg.audio)
         self.mask = mask
 
-    def forward(self, audio: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """audio (B, N, samples) float32; frames (B, N, F, 3, H, W) float32 in [0, 1]."""
+    def forward(
+        self, audio: torch.Tensor, frames: torch.Tensor, cells: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """audio (B, N, samples) float32; frames (B, N, F, 3, H, W) float32 in [0, 1], each clip's
+        own frames (its K-vector: max over the whole frame and its frames); or, with ``cells``
+        (B, N, F, h, w) bool, composite frames (B, 1, F, 3, H, W) holding every clip, each clip's
+        K-vector the max over its clicked cells and its frames (train as you click)."""
         b, n = audio.shape[:2]
         mix = audio.sum(dim=1)
         mag_mix, log_mix = self.frontend(mix)  # (B, F, T)
@@ -65,7 +70,10 @@ class MixAndSeparate(nn.Module):
         components = self.model.audio_net(log_mix[:, None])  # (B, K, F, T)
         per_clip = frames.shape[2]
         features = self.model.video_net(frames.reshape(-1, *frames.shape[3:]))
-        vectors = pool_clip(features, per_clip).view(b, n, -1)  # (B, N, K)
+        if cells is None:
+            vectors = pool_clip(features, per_clip).view(b, n, -1)  # (B, N, K)
+        else:
+            vectors = pool_cells(features.view(b, per_clip, *features.shape[1:]), cells)
         logits = torch.stack(
             [self.model.synthesizer(vectors[:, i], components) for i in range(n)], dim=1
         )  # (B, N, F, T)
@@ -80,20 +88,32 @@ class MixAndSeparate(nn.Module):
 
 
 def frames_to_tensor(
-    frames: np.ndarray, rng: np.random.Generator | None, device: torch.device | str = "cpu"
+    frames: np.ndarray, rng: np.random.Generator | None, device: torch.device | str = "cpu", mirror: bool = True
 ) -> torch.Tensor:
     """uint8 (B, N, F, H, W, 3) -> float32 (B, N, F, 3, H, W) in [0, 1] on ``device`` (the bytes
-    travel, the floats are made there); with ``rng`` a random mirror and brightness per clip (the
-    same for a clip's frames)."""
+    travel, the floats are made there); with ``rng`` a random brightness per clip (the same for a
+    clip's frames) and, with ``mirror``, a random mirror (composite frames are mirrored per clip
+    by their sampler instead)."""
     x = torch.from_numpy(np.ascontiguousarray(frames)).to(device, non_blocking=True)
     x = x.float().div_(255.0).permute(0, 1, 2, 5, 3, 4)
     if rng is not None:
         b, n = x.shape[:2]
-        flip = torch.from_numpy(rng.random((b, n)) < 0.5).to(x.device)
-        x[flip] = x[flip].flip(-1)
+        if mirror:
+            flip = torch.from_numpy(rng.random((b, n)) < 0.5).to(x.device)
+            x[flip] = x[flip].flip(-1)
         gain = torch.from_numpy(rng.uniform(0.8, 1.2, size=(b, n, 1, 1, 1, 1)).astype(np.float32)).to(x.device)
         x = (x * gain).clamp_(0.0, 1.0)
     return x.contiguous()
+
+
+def graph_inputs(
+    batch: MixBatch, rng: np.random.Generator | None, device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """A batch as the training graph's (audio, frames, cells) on ``device``."""
+    audio = torch.from_numpy(batch.audio).to(device, non_blocking=True)
+    frames = frames_to_tensor(batch.frames, rng, device, mirror=batch.cells is None)
+    cells = None if batch.cells is None else torch.from_numpy(batch.cells).to(device, non_blocking=True)
+    return audio, frames, cells
 
 
 def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
@@ -119,8 +139,8 @@ class Validator:
         device = next(graph.parameters()).device
         losses, sdrs, mix_sdrs = [], [], []
         for batch in self.batches:
-            audio = torch.from_numpy(batch.audio).to(device)
-            loss, masks, _ = graph(audio, frames_to_tensor(batch.frames, None, device))
+            audio, frames, cells = graph_inputs(batch, None, device)
+            loss, masks, _ = graph(audio, frames, cells)
             losses.append(float(loss))
             mix = audio.sum(dim=1)
             spec = front.linear_spectrogram(mix)  # (B, F_lin, T)
@@ -159,8 +179,7 @@ def recalibrate_batchnorm(graph: MixAndSeparate, sampler: MixSampler, batches: i
     device = next(graph.parameters()).device
     with torch.no_grad():
         for _ in range(batches):
-            batch = sampler.batch(batch_size)
-            graph(torch.from_numpy(batch.audio).to(device), frames_to_tensor(batch.frames, None, device))
+            graph(*graph_inputs(sampler.batch(batch_size), None, device))
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     graph.train(was_training)
@@ -221,6 +240,18 @@ def load_checkpoint(run: Path, graph: MixAndSeparate, optimizer: torch.optim.Opt
         optimizer.load_state_dict(state)
         torch.set_rng_state(tensors["rng/torch"])
     return meta
+
+
+def init_weights(model: PixelPlayer, package_dir: str | Path) -> None:
+    """Start from a model package's weights (checked, no pickle); its nets must have the run's shapes."""
+    from pixelsep_plugin.export.package import load_torch_model
+
+    source = load_torch_model(package_dir)
+    own, theirs = model.state_dict(), source.state_dict()
+    wrong = [k for k in own if k not in theirs or theirs[k].shape != own[k].shape]
+    if wrong or set(theirs) - set(own):
+        raise ValueError(f"init_from {package_dir}: its nets differ from the run's (e.g. {(wrong or sorted(set(theirs) - set(own)))[0]})")
+    model.load_state_dict(theirs, strict=True)
 
 
 def _device(cfg: TrainConfig) -> torch.device:
@@ -327,14 +358,18 @@ def train(
     clips = load_sets(cfg.train_dirs, cfg, model_cfg, cache)
     rng = np.random.default_rng([cfg.seed, rank])
     per_clip = model_cfg.video_net.frames_per_window
-    sampler = MixSampler(clips, model_cfg, cfg.num_mix, per_clip, tuple(cfg.gain_range), rng)
+    mixing = {"composite": cfg.composite, "reach_cells": model_cfg.video_net.click_reach_cells, "mix_sizes": cfg.mix_sizes}
+    sampler = MixSampler(clips, model_cfg, cfg.num_mix, per_clip, tuple(cfg.gain_range), rng, **mixing)
     validator = None
     if rank == 0 and cfg.val_dirs:
         val_clips = load_sets(cfg.val_dirs, cfg, model_cfg, cache)
-        val_sampler = MixSampler(val_clips, model_cfg, cfg.num_mix, per_clip, (1.0, 1.0), np.random.default_rng(12345))
+        val_sampler = MixSampler(val_clips, model_cfg, cfg.num_mix, per_clip, (1.0, 1.0), np.random.default_rng(12345), **mixing)
         validator = Validator(val_sampler, cfg.val_mixes, cfg.batch_size, model_cfg)
 
-    graph = MixAndSeparate(build_pixelplayer(model_cfg, seed=cfg.seed), cfg.mask).to(device)
+    model = build_pixelplayer(model_cfg, seed=cfg.seed)
+    if cfg.init_from and not (run / CHECKPOINT).is_file():
+        init_weights(model, cfg.init_from)
+    graph = MixAndSeparate(model, cfg.mask).to(device)
     optimizer = _optimizer(graph, cfg)
     step, train_seconds, last_val = 0, 0.0, None
     if (run / CHECKPOINT).is_file():
@@ -357,8 +392,7 @@ def train(
             for group, base in zip(optimizer.param_groups, (cfg.video_learning_rate, cfg.learning_rate, cfg.learning_rate), strict=True):
                 group["lr"] = base * scale
             batch: MixBatch = sampler.batch(cfg.batch_size)
-            audio = torch.from_numpy(batch.audio).to(device, non_blocking=True)
-            loss, _, _ = module(audio, frames_to_tensor(batch.frames, aug_rng, device))
+            loss, _, _ = module(*graph_inputs(batch, aug_rng, device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -69,6 +69,8 @@ def write_pack(
             "file": stem, "source": clip.path.name, "label": clip.label, "samples": int(clip.audio.shape[0]),
             "frame_times": [round(float(t), 6) for t in clip.frame_times],
         })  # fmt: skip
+        if clip.boxes is not None and np.isfinite(clip.boxes).all():
+            entries[-1]["boxes"] = np.round(np.asarray(clip.boxes, dtype=np.float64), 1).tolist()
         if progress:
             progress(index + 1, len(clips))
     doc = {
@@ -93,7 +95,8 @@ def _read_entry(folder: Path, entry: dict) -> CachedClip:
     times = np.asarray(entry["frame_times"], dtype=np.float64)
     if len(frames) != len(times):
         raise ValueError(f"pack {folder}: {entry['file']}.webp has {len(frames)} frames, expected {len(times)}")
-    return CachedClip(folder / entry["source"], entry["label"], np.ascontiguousarray(audio), np.stack(frames), times)
+    boxes = np.asarray(entry["boxes"], dtype=np.float32) if "boxes" in entry else None
+    return CachedClip(folder / entry["source"], entry["label"], np.ascontiguousarray(audio), np.stack(frames), times, boxes)
 
 
 def read_pack(

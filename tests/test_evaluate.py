@@ -42,3 +42,32 @@ def test_eval_report_on_a_duet(tiny_world, small_model, tmp_path, capsys):
     assert media.read_png(out.with_suffix(".png")).shape[2] == 3
     assert main(["eval", str(small_model), str(tmp_path / "nothing-here"), "-o", str(out)]) == 1
     assert "neither a folder" in capsys.readouterr().err
+
+
+def test_clicks_land_on_the_picture_at_the_stated_time(tiny_world):
+    from pixelsep_plugin.evaluate.run import click_point
+
+    sidecar = json.loads((tiny_world["test"] / "duet-test.json").read_text())
+    performer = sidecar["performers"][0]
+    point = click_point(performer, sidecar["fps"], 3.5)
+    frame = 42  # 3.5 s at 12 fps
+    assert point.time_seconds == frame / 12
+    assert (point.x, point.y) == (performer["points"][frame][0] + 0.5, performer["points"][frame][1] + 0.5)
+    legacy = {"boxes": performer["boxes"]}  # sidecars made before points: the box's centre
+    x0, y0, x1, y1 = performer["boxes"][frame]
+    assert (click_point(legacy, 12, 3.5).x, click_point(legacy, 12, 3.5).y) == ((x0 + x1) / 2, (y0 + y1) / 2)
+
+
+def test_summaries_give_medians_and_quartiles():
+    from pixelsep_plugin.evaluate.run import summarise
+
+    rows = []
+    for i, value in enumerate([1.0, 2.0, 3.0, 4.0, 5.0, float("nan")]):
+        row = {"clip": f"c{i // 2}", "instrument": "drum" if i < 3 else "flute", "click_right": i % 2 == 0}
+        for method in ("model", "ibm", "irm", "mixture"):
+            for metric in ("sdr", "sir", "sar", "nsdr"):
+                row[f"{method}_{metric}"] = value
+        rows.append(row)
+    s = summarise(rows)
+    assert s["median_model_nsdr"] == 3.0 and s["quartiles_model_nsdr"] == [2.0, 4.0]  # NaN left out
+    assert s["click_accuracy"] == 0.5 and s["per_instrument"]["drum"]["quartiles_model_nsdr"] == [1.5, 2.5]

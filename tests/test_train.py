@@ -159,7 +159,9 @@ def test_torchrun_two_cpu_processes(tiny_world, tmp_path):
     from pixelsep_plugin.nets.builders import build_pixelplayer
 
     start = build_pixelplayer(cfg.model_config(), seed=cfg.seed).state_dict()
-    trained = load_file(str(Path(cfg.run_dir) / "checkpoint.safetensors"))
+    trained = {}
+    for name in meta["files"]:
+        trained.update(load_file(str(Path(cfg.run_dir) / name)))
     assert not torch.equal(trained["model/synthesizer.alpha"], start["synthesizer.alpha"])
 
 
@@ -282,3 +284,56 @@ def test_init_from_starts_at_a_packages_weights(tiny_world, tmp_path):
     with pytest.raises(ValueError, match="its nets differ"):
         other = {**TINY_MODEL, "num_components": 4}
         train(tiny_config(tiny_world, tmp_path / "c", steps=1, val_dirs=(), model_overrides=other, init_from=str(first / "model")))
+
+
+def test_export_with_a_card(tiny_world, tmp_path, capsys):
+    from host_bridge.cli.main import main
+    from pixelsep_plugin.modelstore import load_package
+
+    cfg = tiny_config(tiny_world, tmp_path / "run", steps=1, val_dirs=())
+    train(cfg, export=False)
+    config = write_toml(tmp_path / "run.toml", cfg)
+    card = tmp_path / "CARD.md"
+    card.write_text("# tiny-test\n\nMeasured on nothing at all.\n")
+    assert main(["train", str(config), "--card", str(card)]) == 1
+    assert "--card goes with --export" in capsys.readouterr().err
+    assert main(["train", str(config), "--export", str(tmp_path / "pkg"), "--card", str(tmp_path / "none.md")]) == 1
+    assert "not found" in capsys.readouterr().err
+    assert main(["train", str(config), "--export", str(tmp_path / "pkg"), "--card", str(card)]) == 0
+    package = load_package(tmp_path / "pkg")  # the card is checksummed with the rest
+    assert (package.path / "CARD.md").read_text() == card.read_text()
+
+
+def test_checkpoints_are_split_into_small_files_and_resume(tiny_world, tmp_path, monkeypatch):
+    from pixelsep_plugin.train import loop
+
+    monkeypatch.setattr(loop, "CHECKPOINT_SHARD_BYTES", 64 * 1024)
+    cfg = tiny_config(tiny_world, tmp_path / "run", steps=4, val_dirs=(), checkpoint_every=2, log_every=1)
+    run = Path(cfg.run_dir)
+    train(cfg, steps=2, export=False)
+    meta = json.loads((run / "checkpoint.json").read_text())
+    files = sorted(p.name for p in run.glob("checkpoint-*.safetensors"))
+    assert meta["step"] == 2 and len(meta["files"]) > 1 and files == sorted(meta["files"])
+    assert all(name.startswith("checkpoint-0000002-") for name in files)
+    moved = tmp_path / "elsewhere"  # a run folder copied to another place resumes there
+    shutil.copytree(run, moved)
+    train(tiny_config(tiny_world, moved, steps=4, val_dirs=(), checkpoint_every=2, log_every=1), export=False)
+    meta = json.loads((moved / "checkpoint.json").read_text())
+    assert meta["step"] == 4 and sorted(p.name for p in moved.glob("checkpoint-*.safetensors")) == sorted(meta["files"])
+    assert all(name.startswith("checkpoint-0000004-") for name in meta["files"])  # the step-2 files are gone
+    # a run saved as one checkpoint.safetensors (before the split) still loads
+    from safetensors.torch import load_file, save_file
+
+    tensors = {}
+    for name in meta["files"]:
+        tensors.update(load_file(str(moved / name)))
+        (moved / name).unlink()
+    save_file(tensors, str(moved / "checkpoint.safetensors"))
+    del meta["files"]
+    (moved / "checkpoint.json").write_text(json.dumps(meta))
+    from pixelsep_plugin.nets.builders import build_pixelplayer
+
+    graph = MixAndSeparate(build_pixelplayer(cfg.model_config()), cfg.mask)
+    assert loop.load_checkpoint(moved, graph, None)["step"] == 4
+    for name, value in graph.model.state_dict().items():
+        assert torch.equal(value, tensors[f"model/{name}"]), name

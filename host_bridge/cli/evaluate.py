@@ -14,8 +14,8 @@ def add_parser(commands) -> None:
         "eval",
         help="score a model on duets/trios with ground-truth stems (needs the [eval] extra)",
         description=(
-            "Clicks every performer of every ensemble clip at the centre of its ground-truth box, "
-            "separates at the clip's own rate and scores the stems with BSS Eval beside the ideal "
+            "Clicks every performer of every ensemble clip once at mid-clip, on its picture (the "
+            "sidecar's point nearest the centre of its box), separates at the clip's own rate and scores the stems with BSS Eval beside the ideal "
             "binary/ratio masks and the mixture. Writes REPORT.json, REPORT.md and REPORT.png."
         ),
     )

@@ -24,6 +24,7 @@ def add_parser(commands) -> None:
     train.add_argument("--steps", type=int, help="stop after this step (a later run resumes)")
     train.add_argument("--run-dir", help="override the config's run_dir")
     train.add_argument("--export", type=Path, metavar="DIR", help="only write the run's checkpoint as a model package to DIR")
+    train.add_argument("--card", type=Path, metavar="FILE", help="with --export: the package's CARD.md (default: a generated card)")
     train.add_argument(
         "--write-packs", type=Path, metavar="DIR",
         help="only decode the config's train and val folders into sample packs under DIR (DIR/train-N, DIR/val-N) "
@@ -38,7 +39,7 @@ def run(args) -> int:
     except ImportError:
         raise InputError("training needs torch: pip install 'pixelsep[train]'") from None
     from pixelsep_plugin.train.config import load_train_config
-    from pixelsep_plugin.train.loop import CHECKPOINT, export_run, train
+    from pixelsep_plugin.train.loop import export_run, has_checkpoint, train
 
     if not args.config.is_file():
         raise InputError(f"config {args.config} not found")
@@ -46,10 +47,15 @@ def run(args) -> int:
         cfg = load_train_config(args.config, run_dir=args.run_dir)
     except (ValueError, KeyError) as error:
         raise InputError(f"{args.config.name}: {error}") from None
+    if args.card and not args.export:
+        raise InputError("--card goes with --export DIR")
+    if args.card and not args.card.is_file():
+        raise InputError(f"card {args.card} not found")
     if args.export:
-        if not (Path(cfg.run_dir) / CHECKPOINT).is_file():
+        if not has_checkpoint(Path(cfg.run_dir)):
             raise InputError(f"{cfg.run_dir} has no checkpoint to export")
-        print(f"model package: {export_run(cfg.run_dir, args.export)}")
+        card = args.card.read_text(encoding="utf-8") if args.card else None
+        print(f"model package: {export_run(cfg.run_dir, args.export, card_text=card)}")
         return 0
     if args.write_packs:
         return _write_packs(cfg, args.write_packs, args.quiet)

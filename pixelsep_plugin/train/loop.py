@@ -11,8 +11,8 @@ the clip's own share of the mixture:
 
 Runs on a CUDA GPU when torch sees one (``device = "auto"``), else on the CPU; in one process, or data-parallel under ``torchrun`` (gloo on CPU, nccl on GPUs): every
 process draws its own mixes; rank 0 logs, validates and checkpoints. A run folder holds
-``config.json``, ``log.jsonl``, ``checkpoint.safetensors`` + ``checkpoint.json`` (model, optimizer
-and random states, written atomically; no pickle) and, at the end, the model package ``model/``.
+``config.json``, ``log.jsonl``, ``checkpoint.json`` + ``checkpoint-STEP-N.safetensors`` (model,
+optimizer and random states in files of at most 16 MB, written atomically; no pickle) and, at the end, the model package ``model/``.
 Running again with the same config resumes from the checkpoint.
 """
 
@@ -40,7 +40,8 @@ from pixelsep_plugin.train.config import TrainConfig
 from pixelsep_plugin.train.data import CachedClip, MixBatch, MixSampler, default_cache_dir, find_clips, load_clips
 from pixelsep_plugin.train.pack import is_pack, read_pack
 
-CHECKPOINT = "checkpoint.safetensors"
+CHECKPOINT = "checkpoint.safetensors"  # the single tensor file of runs saved before checkpoints were split
+CHECKPOINT_SHARD_BYTES = 16 * 1024 * 1024
 CHECKPOINT_META = "checkpoint.json"
 LOG = "log.jsonl"
 
@@ -210,24 +211,48 @@ def _lr_scale(done: float, cfg: TrainConfig) -> float:
 
 
 def save_checkpoint(run: Path, graph: MixAndSeparate, optimizer: torch.optim.Optimizer, meta: dict) -> None:
-    """Model weights, optimizer moments and torch's RNG state as safetensors; the rest as JSON."""
+    """Model weights, optimizer moments and torch's RNG state as safetensors; the rest as JSON.
+
+    The tensors go into files named by the step, each at most ``CHECKPOINT_SHARD_BYTES`` (so a run
+    folder can travel where files are size-limited); ``checkpoint.json``, written last, lists
+    them, and the files of earlier checkpoints are then removed: an interruption at any moment
+    leaves the previous checkpoint or the new one, whole."""
     tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in graph.model.state_dict().items()}
     state = optimizer.state_dict()
     for index, values in state["state"].items():
         for name, value in values.items():
             tensors[f"optim/{index}/{name}"] = torch.as_tensor(value).detach().cpu().clone().contiguous()
     tensors["rng/torch"] = torch.get_rng_state()
-    temp = run / (CHECKPOINT + ".tmp")
-    save_file(tensors, str(temp))
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, value in tensors.items():
+        nbytes = value.numel() * value.element_size()
+        if shards[-1] and size + nbytes > CHECKPOINT_SHARD_BYTES:
+            shards.append({})
+            size = 0
+        shards[-1][key] = value
+        size += nbytes
+    names = [f"checkpoint-{meta['step']:07d}-{i}.safetensors" for i in range(len(shards))]
+    for name, shard in zip(names, shards, strict=True):
+        save_file(shard, str(run / (name + ".tmp")))
+        os.replace(run / (name + ".tmp"), run / name)
     meta_temp = run / (CHECKPOINT_META + ".tmp")
-    meta_temp.write_text(json.dumps(meta, indent=1))
-    os.replace(temp, run / CHECKPOINT)
+    meta_temp.write_text(json.dumps({**meta, "files": names}, indent=1))
     os.replace(meta_temp, run / CHECKPOINT_META)
+    for old in [*run.glob("checkpoint-*.safetensors"), run / CHECKPOINT]:
+        if old.name not in names and old.is_file():
+            old.unlink()
+
+
+def has_checkpoint(run: Path) -> bool:
+    return (run / CHECKPOINT_META).is_file()
 
 
 def load_checkpoint(run: Path, graph: MixAndSeparate, optimizer: torch.optim.Optimizer | None) -> dict:
-    tensors = load_file(str(run / CHECKPOINT))
     meta = json.loads((run / CHECKPOINT_META).read_text())
+    tensors: dict[str, torch.Tensor] = {}
+    for name in meta.get("files", [CHECKPOINT]):  # runs saved before shards: one checkpoint.safetensors
+        tensors.update(load_file(str(run / name)))
     graph.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")}, strict=True)
     if optimizer is not None:
         state = optimizer.state_dict()
@@ -367,12 +392,12 @@ def train(
         validator = Validator(val_sampler, cfg.val_mixes, cfg.batch_size, model_cfg)
 
     model = build_pixelplayer(model_cfg, seed=cfg.seed)
-    if cfg.init_from and not (run / CHECKPOINT).is_file():
+    if cfg.init_from and not has_checkpoint(run):
         init_weights(model, cfg.init_from)
     graph = MixAndSeparate(model, cfg.mask).to(device)
     optimizer = _optimizer(graph, cfg)
     step, train_seconds, last_val = 0, 0.0, None
-    if (run / CHECKPOINT).is_file():
+    if has_checkpoint(run):
         meta = load_checkpoint(run, graph, optimizer)
         step, train_seconds, last_val = meta["step"], meta.get("train_seconds", 0.0), meta.get("last_validation")
         if "numpy_rng" in meta and rank < len(meta["numpy_rng"]):

@@ -13,14 +13,15 @@ UNTRAINED := models/small-untrained
 
 # Debian packages: python3-venv for the virtual environment; for the synthetic performance
 # generator (training data, tests): SoundFonts, real recorded notes and loops, the emoji font, and
-# npm for the picture packages. (sonic-pi-samples and timgm6mb-soundfont are the held-out sounds.)
+# npm for the picture packages, cairo to draw them. (sonic-pi-samples and timgm6mb-soundfont are the held-out sounds.)
 SYSTEM_PACKAGES := python3-venv fluid-soundfont-gm musescore-general-soundfont opl3-soundfont avldrums.lv2-soundfont \
-	lmms-common timgm6mb-soundfont sonic-pi-samples fonts-noto-color-emoji npm
+	lmms-common timgm6mb-soundfont sonic-pi-samples fonts-noto-color-emoji npm libcairo2
 SYSTEM_FILES := /usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/sounds/sf3/MuseScore_General.sf3 \
 	/usr/share/sounds/sf2/OPL-3_FM_128M.sf2 /usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2 /usr/share/lmms/samples \
 	/usr/share/sounds/sf2/TimGM6mb.sf2 /usr/share/sonic-pi/samples /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf /usr/bin/npm
 system-deps:
 	@missing=0; for f in $(SYSTEM_FILES); do [ -e $$f ] || missing=1; done; \
+	$(PYTHON) -c "import ctypes.util, sys; sys.exit(ctypes.util.find_library('cairo') is None)" || missing=1; \
 	if ! $(PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1 || [ $$missing = 1 ]; then \
 		$(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); fi
 

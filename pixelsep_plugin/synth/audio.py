@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pixelsep_plugin.synth.instruments import DEFAULT_SOUNDFONT, Instrument
+from pixelsep_plugin.synth.instruments import Instrument
 from pixelsep_plugin.synth.melodies import Melody, fit_range
 
 RENDER_BLOCK = 512
@@ -84,9 +84,9 @@ def plan_melody(
     if instrument.vibrato_cents:
         settings["vibrato_cents"] = round(instrument.vibrato_cents * float(rng.uniform(0.3, 1.4)), 1)
         settings["vibrato_hz"] = round(float(rng.uniform(4.5, 6.5)), 2)
+    events.sort(key=lambda e: e.start)  # timing jitter may reorder close notes; glides index the sorted events
     if instrument.glide:
         settings["glides"] = [i for i in range(1, len(events)) if rng.random() < instrument.glide]
-    events.sort(key=lambda e: e.start)
     return Performance(instrument, melody.id, tempo, events, settings)
 
 
@@ -129,7 +129,7 @@ def plan_rhythm(instrument: Instrument, seed_id: str, duration: float, rng: np.r
 class SoundFontRenderer:
     """One loaded SoundFont (loading FluidR3 takes a moment, so reuse a renderer)."""
 
-    def __init__(self, soundfont: str = DEFAULT_SOUNDFONT, sample_rate: int = 44100) -> None:
+    def __init__(self, soundfont: str, sample_rate: int = 44100) -> None:
         import tinysoundfont  # imported here: only the generator needs it
 
         self.sample_rate = sample_rate
@@ -182,15 +182,20 @@ class SoundFontRenderer:
                 cents += vibrato * min(1.0, max(0.0, (t - 0.15) / 0.4)) * np.sin(2 * np.pi * rate_hz * t)
             return int(np.clip(8192 + cents / 200.0 * 8192, 0, 16383))
 
-        previous_pitch = None
-        for when, on, pitch, velocity, index in actions:
-            when = min(when, total)
-            while when > position:
-                upto = min(when, position + step)
+        def advance(position: int, until: int) -> int:
+            """Render samples [position, until), updating the pitch bend every ``step``; returns ``until``."""
+            while position < until:
+                upto = min(until, position + step)
                 if bends:
                     synth.pitchbend(chan, bend_at(position))
                 out[position:upto] = np.frombuffer(synth.generate(upto - position), dtype=np.float32).reshape(-1, 2)
                 position = upto
+            return position
+
+        previous_pitch = None
+        for when, on, pitch, velocity, index in actions:
+            when = min(when, total)
+            position = advance(position, when)
             if on:
                 glide_from = float(previous_pitch - pitch) if index in glides and previous_pitch is not None else 0.0
                 glide_from = float(np.clip(glide_from, -2.0, 2.0))  # the bend range
@@ -201,12 +206,7 @@ class SoundFontRenderer:
                 previous_pitch = pitch
             else:
                 synth.noteoff(chan, pitch)
-        while position < total:
-            upto = min(total, position + step)
-            if bends:
-                synth.pitchbend(chan, bend_at(position))
-            out[position:upto] = np.frombuffer(synth.generate(upto - position), dtype=np.float32).reshape(-1, 2)
-            position = upto
+        advance(position, total)
         synth.notes_off()
         synth.pitchbend(chan, 8192)
         return np.ascontiguousarray(out.T)

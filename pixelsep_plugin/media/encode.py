@@ -10,6 +10,10 @@ Audio files:
   a file reads back bit for bit, and stems whose peaks exceed 1.0 are not clipped.
 - ``.flac``: 24-bit integers (FLAC has no float samples): samples are clipped to [-1, 1 - 2**-23]
   and rounded to steps of 2**-23.
+- ``.mp3`` (LAME, 160 kbit/s per channel up to 320), ``.m4a`` (AAC, 96 kbit/s per channel) and
+  ``.opus`` (Opus in Ogg, 64 kbit/s per channel): lossy, at the source's rate except Opus, which
+  only runs at 48 kHz (and 24, 16, 12, 8 kHz): other rates are resampled to 48 kHz. Their decoders
+  clip at full scale, so peaks above 1.0 should be limited first.
 """
 
 from __future__ import annotations
@@ -26,7 +30,15 @@ from pixelsep_plugin.errors import InputError, MediaError
 from pixelsep_plugin.media.probe import default_layout, first_line
 
 # suffix -> (muxer, codec, sample format the samples are handed over in)
-AUDIO_FILE_CODECS = {".wav": ("wav", "pcm_f32le", "flt"), ".flac": ("flac", "flac", "s32")}
+AUDIO_FILE_CODECS = {
+    ".wav": ("wav", "pcm_f32le", "flt"),
+    ".flac": ("flac", "flac", "s32"),
+    ".mp3": ("mp3", "libmp3lame", "flt"),
+    ".m4a": ("ipod", "aac", "flt"),
+    ".opus": ("ogg", "libopus", "flt"),
+}
+LOSSLESS_SUFFIXES = (".wav", ".flac")
+OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
 FLAC_SCALE = float(1 << 23)  # 24-bit FLAC: one step is 2**-23
 
 
@@ -78,7 +90,7 @@ def atomic_destination(path: Path | str, protect: Sequence[Path | str] = ()) -> 
 
 
 class AudioWriter:
-    """Streams float32 (channels, n) blocks into a ``.wav`` (float32) or ``.flac`` (24-bit) file.
+    """Streams float32 (channels, n) blocks into an audio file: see the module docstring for the formats.
 
     The file appears at ``path`` only when :meth:`close` succeeds (also on leaving a ``with`` block
     normally); :meth:`abort` (or an exception in the block) removes the partial temp file.
@@ -97,7 +109,7 @@ class AudioWriter:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in AUDIO_FILE_CODECS:
-            raise InputError(f"cannot write {self.path.name}: audio files must end in .wav or .flac")
+            raise InputError(f"cannot write {self.path.name}: audio files end in {', '.join(AUDIO_FILE_CODECS)}")
         if int(sample_rate) <= 0:
             raise InputError(f"sample rate must be positive, got {sample_rate}")
         if channel_layout is None:
@@ -107,9 +119,7 @@ class AudioWriter:
         self.layout = _parse_layout(channel_layout)
         self.num_channels = len(self.layout.channels)
         if num_channels is not None and num_channels != self.num_channels:
-            raise InputError(
-                f"channel layout {channel_layout!r} has {self.num_channels} channels, not {num_channels}"
-            )
+            raise InputError(f"channel layout {channel_layout!r} has {self.num_channels} channels, not {num_channels}")
         self.sample_rate = int(sample_rate)
         muxer, codec, self.sample_format = AUDIO_FILE_CODECS[suffix]
         _check_not_protected(self.path, protect)
@@ -119,13 +129,18 @@ class AudioWriter:
         try:
             options = {"rf64": "auto"} if muxer == "wav" else {}
             self._container = av.open(str(self._temp), mode="w", format=muxer, options=options)
-            self._stream = self._container.add_stream(codec, rate=self.sample_rate, layout=self.layout)
-            self._stream.format = self.sample_format
+            rate = self.sample_rate
+            if codec == "libopus" and rate not in OPUS_RATES:
+                rate = OPUS_RATES[0]  # frames are resampled on their way into the encoder
+            self._stream = self._container.add_stream(codec, rate=rate, layout=self.layout)
+            if suffix in LOSSLESS_SUFFIXES:
+                self._stream.format = self.sample_format
+            else:  # the encoder takes its own sample format; frames are converted on the way in
+                per_channel = LOSSY_BITS_PER_CHANNEL[codec]
+                self._stream.bit_rate = min(per_channel * self.num_channels, LOSSY_MAX_BITS.get(codec, 1 << 30))
         except av.error.FFmpegError as error:
             self._temp.unlink(missing_ok=True)
-            raise MediaError(
-                f"cannot write {self.path.name} ({first_line(error)}): check the folder"
-            ) from None
+            raise MediaError(f"cannot write {self.path.name} ({first_line(error)}): check the folder") from None
         except BaseException:
             self._temp.unlink(missing_ok=True)
             raise
@@ -136,9 +151,7 @@ class AudioWriter:
             raise InputError(f"{self.path.name} is already closed")
         samples = np.asarray(samples, dtype=np.float32)
         if samples.ndim != 2 or samples.shape[0] != self.num_channels:
-            raise InputError(
-                f"audio for {self.path.name} must be ({self.num_channels}, n), got {samples.shape}"
-            )
+            raise InputError(f"audio for {self.path.name} must be ({self.num_channels}, n), got {samples.shape}")
         if samples.shape[1] == 0:
             return
         if not np.isfinite(samples).all():
@@ -159,9 +172,7 @@ class AudioWriter:
                 self._container.mux(packet)
         except av.error.FFmpegError as error:
             self.abort()
-            raise MediaError(
-                f"writing {self.path.name} failed ({first_line(error)}): check the disk"
-            ) from None
+            raise MediaError(f"writing {self.path.name} failed ({first_line(error)}): check the disk") from None
 
     def close(self) -> Path:
         """Finish the file and move it into place; returns its path."""
@@ -174,9 +185,7 @@ class AudioWriter:
             os.replace(self._temp, self.path)
         except av.error.FFmpegError as error:
             self.abort()
-            raise MediaError(
-                f"writing {self.path.name} failed ({first_line(error)}): check the disk"
-            ) from None
+            raise MediaError(f"writing {self.path.name} failed ({first_line(error)}): check the disk") from None
         except BaseException:
             self.abort()
             raise
@@ -220,9 +229,7 @@ def write_audio(
     if samples.ndim != 2:
         raise InputError(f"audio must be (channels, n), got shape {samples.shape}")
     block = 1 << 16
-    with AudioWriter(
-        path, sample_rate, channel_layout, num_channels=samples.shape[0], protect=protect
-    ) as writer:
+    with AudioWriter(path, sample_rate, channel_layout, num_channels=samples.shape[0], protect=protect) as writer:
         for start in range(0, samples.shape[1], block):
             writer.write(samples[:, start : start + block])
     return Path(path)
@@ -252,7 +259,8 @@ CLIP_FORMATS = {  # suffix -> (muxer, video codec, default audio codec)
     ".webm": ("webm", "libvpx-vp9", "libopus"),
 }
 # bit/s per channel for the lossy codecs (FFmpeg's AAC default, 128 kbit/s for all channels, starves 5.1)
-LOSSY_BITS_PER_CHANNEL = {"aac": 96_000, "libopus": 64_000}
+LOSSY_BITS_PER_CHANNEL = {"aac": 96_000, "libopus": 64_000, "libmp3lame": 160_000}
+LOSSY_MAX_BITS = {"libmp3lame": 320_000}
 RED = (220, 30, 30)
 BLUE = (30, 60, 220)
 
@@ -266,11 +274,7 @@ def tone_pair(seconds: float, sample_rate: int, num_channels: int) -> np.ndarray
 
 def _to_yuv420(rgb: np.ndarray) -> np.ndarray:
     """RGB uint8 (H, W, 3), H and W even -> yuv420p planes stacked as uint8 (H * 3 // 2, W) (FFmpeg's conversion)."""
-    return (
-        av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        .reformat(format="yuv420p")
-        .to_ndarray()
-    )
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p").to_ndarray()
 
 
 def _colour_yuv(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -340,9 +344,7 @@ def _video_options(codec: str, keyframe_interval: int | None) -> dict[str, str]:
         options = {"preset": "veryfast", "crf": "23"}
         if keyframe_interval:
             k = keyframe_interval
-            options.update(
-                g=str(k), keyint_min=str(k), **{"x264-params": f"keyint={k}:min-keyint={k}:scenecut=0"}
-            )
+            options.update(g=str(k), keyint_min=str(k), **{"x264-params": f"keyint={k}:min-keyint={k}:scenecut=0"})
     else:  # libvpx-vp9, constant quality, as fast as it goes
         options = {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0", "row-mt": "1"}
         if keyframe_interval:

@@ -28,12 +28,15 @@ class MediaInfo:
         rotation metadata applied (a portrait phone video coded 1920x1080 is 1080x1920); 0 without video.
     rotation_degrees: the CLOCKWISE rotation a player applies for display: 0, 90, 180 or 270.
     frame_rate: average frames per second (0.0 without video).
+    frame_rate_fraction: the same rate exactly, as FFmpeg keeps it: "30000/1001", "25/1" ("" without video).
     num_video_frames: frame count from the container, else duration * frame_rate (an estimate).
     sample_rate: the audio's native rate in Hz (0 without audio).
     num_channels: audio channels (0 without audio).
     channel_layout: FFmpeg's name for the layout, e.g. "mono", "stereo", "5.1" ("" without audio).
     num_audio_samples: samples per channel at the native rate, estimated from the stream's duration;
         the decoded count can differ by a codec frame or so.
+    audio_offset_seconds: where the audio stream starts on the picture's clock: its start time minus
+        the video stream's (2.0 when the sound starts 2 s after the first picture; 0.0 unless both exist).
     """
 
     path: Path
@@ -44,11 +47,13 @@ class MediaInfo:
     height: int = 0
     rotation_degrees: int = 0
     frame_rate: float = 0.0
+    frame_rate_fraction: str = ""
     num_video_frames: int = 0
     sample_rate: int = 0
     num_channels: int = 0
     channel_layout: str = ""
     num_audio_samples: int = 0
+    audio_offset_seconds: float = 0.0
 
 
 def first_line(error: BaseException) -> str:
@@ -67,14 +72,10 @@ def open_input(path: Path | str) -> av.container.InputContainer:
     try:
         return av.open(str(path), mode="r")
     except PermissionError:
-        raise MediaError(
-            f"cannot read {path.name} (permission denied): check the file's permissions"
-        ) from None
+        raise MediaError(f"cannot read {path.name} (permission denied): check the file's permissions") from None
     except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as error:
         reason = getattr(error, "strerror", None) or first_line(error)
-        raise MediaError(
-            f"{path.name} is not a media file pixelsep can read ({reason}): give a video file"
-        ) from None
+        raise MediaError(f"{path.name} is not a media file pixelsep can read ({reason}): give a video file") from None
 
 
 def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
@@ -140,9 +141,7 @@ def _duration_seconds(container: av.container.InputContainer, streams: list[av.s
     return max(durations, default=0.0)
 
 
-def _video_fields(
-    path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream
-) -> dict:
+def _video_fields(path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> dict:
     """Display size and rotation from the first decoded frame (PyAV shows the display matrix only there)."""
     frame = None
     try:
@@ -163,8 +162,14 @@ def _video_fields(
         width = max(1, int(round(width * Fraction(aspect))))
     if rotation in (90, 270):
         width, height = height, width
-    rate = float(stream.average_rate or stream.guessed_rate or stream.base_rate or 0)
-    return {"width": width, "height": height, "rotation_degrees": rotation, "frame_rate": rate}
+    exact = stream.average_rate or stream.guessed_rate or stream.base_rate or 0
+    return {
+        "width": width,
+        "height": height,
+        "rotation_degrees": rotation,
+        "frame_rate": float(exact),
+        "frame_rate_fraction": f"{exact.numerator}/{exact.denominator}" if exact else "",
+    }
 
 
 def probe(path: Path | str) -> MediaInfo:
@@ -188,12 +193,8 @@ def probe(path: Path | str) -> MediaInfo:
         if audio is not None:
             rate = int(audio.rate or audio.codec_context.sample_rate or 0)
             if rate <= 0:
-                raise MediaError(
-                    f"the audio stream of {path.name} has no sample rate: the file may be damaged"
-                )
-            audio_seconds = (
-                float(audio.duration * audio.time_base) if audio.duration and audio.time_base else duration
-            )
+                raise MediaError(f"the audio stream of {path.name} has no sample rate: the file may be damaged")
+            audio_seconds = float(audio.duration * audio.time_base) if audio.duration and audio.time_base else duration
             fields.update(
                 sample_rate=rate,
                 num_channels=len(audio.layout.channels),
@@ -203,6 +204,8 @@ def probe(path: Path | str) -> MediaInfo:
         if video is not None:
             fields.update(_video_fields(path, container, video))
             fields["num_video_frames"] = int(video.frames or round(duration * fields["frame_rate"]))
+        if video is not None and audio is not None:
+            fields["audio_offset_seconds"] = stream_origin_seconds(audio) - stream_origin_seconds(video)
     return MediaInfo(
         path=path,
         duration_seconds=duration,

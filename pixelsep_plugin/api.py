@@ -5,12 +5,15 @@
     result = sep.separate(analysis, [Source("violin", (Point(640, 360),))])
     result.write("stems/", clip_name="concert")        # one file per source + the residual
 
-The functional shortcut :func:`separate` does all of it in one call.
+The functional shortcut :func:`separate` does all of it in one call. An edit is a recipe
+(:mod:`pixelsep_plugin.recipe`); :func:`render_recipe`, :func:`write_remix_video` and
+:func:`write_multitrack_video` make its deliveries, the same calls for every host.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,9 @@ from pixelsep_plugin import media
 from pixelsep_plugin.errors import InputError
 from pixelsep_plugin.modelstore import ModelPackage, load_package
 from pixelsep_plugin.modelstore.registry import resolve_model
+from pixelsep_plugin.recipe import Recipe, engine_sources
+from pixelsep_plugin.recipe.render import Progress as RenderProgress
+from pixelsep_plugin.recipe.render import Remixer, RenderResult, ceiling_for, iter_remix, limits, render
 from pixelsep_plugin.runtime.analysis import Analysis, CancelCheck, Progress, analyze
 from pixelsep_plugin.runtime.heatmap import energy_map
 from pixelsep_plugin.runtime.query import Source
@@ -105,6 +111,132 @@ def write_stems(
         raise
     stems = {s.name: paths[s.name] for s in separation.sources}
     return StemFiles(stems=stems, residual=paths.get("residual"))
+
+
+def separation_for(separator: Separator, analysis: Analysis, recipe: Recipe) -> Separation:
+    """The recipe's sources separated on the clip's analysis (with the recipe's high-band choice)."""
+    return separator.separate(analysis, engine_sources(recipe), high_band=recipe.output.high_band)
+
+
+def render_recipe(
+    separator: Separator,
+    analysis: Analysis,
+    recipe: Recipe,
+    out_dir: Path,
+    stems: bool = True,
+    remix: bool = True,
+    audio_format: str | None = None,
+    peaks: str | None = None,
+    progress: RenderProgress | None = None,
+) -> RenderResult:
+    """Write the recipe's stems, residual and remix into ``out_dir`` (see :func:`pixelsep_plugin.recipe.render.render`)."""
+    return render(
+        separation_for(separator, analysis, recipe), recipe, Path(out_dir), stems=stems, remix=remix,
+        audio_format=audio_format, peaks=peaks, progress=progress,
+    )  # fmt: skip
+
+
+def _video_ceiling(peaks: str | None, recipe: Recipe) -> float | None:
+    """Video deliveries carry lossy or integer sound: the remix is limited unless peaks is "warn"."""
+    return ceiling_for("aac") if limits("aac", peaks or recipe.output.peaks) else None
+
+
+def write_remix_video(
+    separator: Separator,
+    analysis: Analysis,
+    recipe: Recipe,
+    out_path: Path,
+    peaks: str | None = None,
+    progress: RenderProgress | None = None,
+) -> Path:
+    """A copy of the recipe's clip with the remix as its sound; the picture and other streams are copied."""
+    separation = separation_for(separator, analysis, recipe)
+    blocks = iter_remix(separation, recipe, limiter_ceiling=_video_ceiling(peaks, recipe))
+    return media.mux_new_audio(
+        recipe.clip.path, _with_progress(blocks, analysis.sample_rate, separation.num_samples, progress),
+        analysis.sample_rate, analysis.channel_layout, Path(out_path), protect=(recipe.clip.path,),
+    )  # fmt: skip
+
+
+class _FanOut:
+    """One pass of a separation feeding several block streams (the remix, each stem, the residual).
+
+    Each stream pulls blocks from its own queue; an empty queue advances the shared render by one
+    block. Consumers that read in step (as a muxer interleaving by time does) keep memory bounded."""
+
+    def __init__(self, separation: Separation, remixer: Remixer, streams: list[str]):
+        self.separation, self.remixer = separation, remixer
+        self.queues: dict[str, deque[np.ndarray]] = {name: deque() for name in streams}
+        self.blocks = separation.iter_blocks(residual=True)
+        self.done = False
+        self.names = [s.name for s in separation.sources]
+
+    def _advance(self) -> None:
+        block = next(self.blocks, None)
+        audio = self.separation.analysis.audio
+        if block is None:
+            self.done = True
+            if "remix" in self.queues:
+                rest = self.remixer.finish()
+                if rest.size:
+                    self.queues["remix"].append(rest)
+            return
+        n = block.stems.shape[-1]
+        if "remix" in self.queues:
+            out = self.remixer.mix(audio[:, block.sample_start : block.sample_start + n], block)
+            if out.shape[-1]:
+                self.queues["remix"].append(out)
+        for i, name in enumerate(self.names):
+            if name in self.queues:
+                self.queues[name].append(block.stems[i])
+        if "residual" in self.queues:
+            self.queues["residual"].append(block.residual)
+
+    def stream(self, name: str) -> Iterator[np.ndarray]:
+        queue = self.queues[name]
+        while True:
+            while not queue and not self.done:
+                self._advance()
+            if not queue:
+                return
+            yield queue.popleft()
+
+
+def _with_progress(blocks, sample_rate: int, num_samples: int, progress: RenderProgress | None):
+    done = 0
+    for block in blocks:
+        done += block.shape[-1]
+        if progress is not None:
+            progress("render", done / sample_rate, num_samples / sample_rate)
+        yield block
+
+
+def write_multitrack_video(
+    separator: Separator,
+    analysis: Analysis,
+    recipe: Recipe,
+    out_path: Path,
+    peaks: str | None = None,
+    progress: RenderProgress | None = None,
+) -> Path:
+    """An .mkv/.mov for editors: the picture and the original sound copied, then the remix, one titled
+    track per source and the residual, all starting where the original sound starts."""
+    separation = separation_for(separator, analysis, recipe)
+    ceiling = _video_ceiling(peaks, recipe)
+    remixer = Remixer(recipe, analysis.sample_rate, analysis.audio.shape[0], ceiling)
+    names = ["remix", *[s.name for s in recipe.sources], "residual"]
+    fan = _FanOut(separation, remixer, names)
+    rate, layout = analysis.sample_rate, analysis.channel_layout
+    tracks = [
+        (
+            name,
+            _with_progress(fan.stream(name), rate, separation.num_samples, progress if name == "remix" else None),
+            rate,
+            layout,
+        )
+        for name in names
+    ]
+    return media.write_multitrack(recipe.clip.path, tracks, Path(out_path), protect=(recipe.clip.path,))
 
 
 def separate(

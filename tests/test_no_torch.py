@@ -68,3 +68,18 @@ def test_inference_without_torch_under_numpy_1_26(numpy1_path, small_model, clip
     assert result.returncode == 0, result.stderr
     if command == "separate":
         assert (tmp_path / "out" / "notorch.source1.wav").is_file()
+
+
+def test_the_engine_never_imports_a_host():
+    import ast
+
+    offenders = []
+    for path in sorted((REPO / "pixelsep_plugin").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.relative_to(REPO)}: {n}" for n in names if n.split(".")[0] == "host_bridge"]
+    assert offenders == []

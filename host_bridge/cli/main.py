@@ -1,4 +1,4 @@
-"""The ``pixelsep`` command: analyze, separate, heatmap, info, synth, train, eval.
+"""The ``pixelsep`` command: analyze, separate, render, remix, timeline, heatmap, info, synth, train, eval.
 
 ``get_parser()`` builds the parser and ``main(argv)`` runs a command in-process and returns the exit
 status (0 ok, 1 a problem with the input or environment, 2 bad usage). Problems are reported as one
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from host_bridge.cli import evaluate, synth, train
+from host_bridge.cli import edit, evaluate, synth, train
 from host_bridge.cli.progress import ProgressBar
 from host_bridge.cli.sources import SourceSpec, build_sources, check_sources
 from pixelsep_plugin import __version__
@@ -90,7 +90,14 @@ def get_parser() -> argparse.ArgumentParser:
         help="what happens above 5.5 kHz, where the nets see nothing (default extend)",
     )
     sep.add_argument("--no-residual", action="store_true", help="do not write the residual")
+    sep.add_argument(
+        "--recipe",
+        metavar="NAME.json",
+        help="also write the edit as a recipe (NAME.json beside the stems) for `pixelsep render` and other hosts",
+    )
     _add_model_options(sep)
+
+    edit.add_parsers(commands, _add_model_options, _PartAction)
 
     heat = commands.add_parser("heatmap", help="draw where the sound comes from over a frame (PNG)")
     heat.add_argument("clip", type=Path)
@@ -168,6 +175,8 @@ def cmd_separate(args) -> int:
     info = _probe_clip(args.clip)
     sources = build_sources(getattr(args, "specs", None) or [])
     check_sources(sources, info)
+    if args.recipe is not None and (Path(args.recipe).name != args.recipe or not args.recipe.lower().endswith(".json")):
+        raise InputError(f"--recipe is a file name ending in .json, written beside the stems; not {args.recipe!r}")
     separator, analysis = _load_and_analyse(args)
     started = time.perf_counter()
     separation = separator.separate(analysis, sources, high_band=args.high_band)
@@ -193,6 +202,16 @@ def cmd_separate(args) -> int:
         print(f"  {name}: {path}")
     if files.residual is not None:
         print(f"  residual: {files.residual}")
+    if args.recipe is not None:
+        from pixelsep_plugin import recipe as rcp
+
+        output = rcp.OutputSettings(
+            folder=".", prefix=args.clip.stem if rcp.document.NAME_PATTERN.match(args.clip.stem) else "",
+            format=args.format, high_band=args.high_band, residual=not args.no_residual,
+        )  # fmt: skip
+        clip = rcp.clip_ref(args.clip, sha256=analysis.meta["clip"]["sha256"])
+        recipe = rcp.new_recipe(clip, separator.package.model_id, separator.package.checksum, sources, output)
+        print(f"  recipe: {rcp.save(recipe, args.out / args.recipe)}")
     return 0
 
 
@@ -218,6 +237,9 @@ COMMANDS = {
     "analyze": cmd_analyze,
     "separate": cmd_separate,
     "heatmap": cmd_heatmap,
+    "render": edit.run_render,
+    "remix": edit.run_remix,
+    "timeline": edit.run_timeline,
     "synth": synth.run,
     "train": train.run,
     "eval": evaluate.run,

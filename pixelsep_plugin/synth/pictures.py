@@ -92,8 +92,8 @@ def npm_root() -> Path:
 
 def _missing(package: str) -> FileNotFoundError:
     return FileNotFoundError(
-        f"the picture package {package} is not installed in {npm_root()}: run `make setup` "
-        f"(or npm install --prefix .npm {package}, or set PIXELSEP_NPM to a node_modules folder)"
+        f"the picture package {package} is not installed in {npm_root()}: run `npm install --prefix DIR {package}` "
+        "and set PIXELSEP_NPM to DIR/node_modules"
     )
 
 

@@ -1,4 +1,4 @@
-"""Build the Blender extension zip: the add-on, pixelsep as a wheel, its dependencies' wheels, the model.
+"""Build the Blender extension zip: the add-on, pixelsep as a wheel (with its default model), its dependencies' wheels.
 
     python installers/build_blender_extension.py                       # linux-x64 -> dist/
     python installers/build_blender_extension.py --platform windows-x64 --platform macos-arm64
@@ -6,8 +6,8 @@
 One zip per platform, ``dist/pixelsep_vse-<version>-<platform>.zip``, installable with Edit >
 Preferences > Get Extensions > Install from Disk. Inside: the add-on
 (``host_bridge/blender/addon``), ``blender_manifest.toml``, ``wheels/`` (pixelsep itself, ONNX
-Runtime, PyAV and their dependencies for that platform; numpy is Blender's own) and
-``models/pixelsep-small``. The compiled wheels are there for each ``--python`` version (default
+Runtime, PyAV and their dependencies for that platform; numpy is Blender's own); the pixelsep wheel
+carries the default model ``pixelsep-small``. The compiled wheels are there for each ``--python`` version (default
 3.11, the Python of Blender 4.2 to 5.0 from blender.org, and 3.13, the Python of Blender 5.1 and of
 Blenders that Linux distributions build against their own Python); Blender installs the ones that
 match its Python. Wheels are fetched with ``pip download`` (PyPI or the configured index) into
@@ -27,7 +27,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EXTENSION_ID = "pixelsep_vse"
-MODEL = "pixelsep-small"
 # pip platform tags per Blender platform
 PLATFORMS = {
     "linux-x64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"],
@@ -85,8 +84,16 @@ def select_wheels(platform: str, pythons: tuple[str, ...], cache: Path) -> list[
 
 
 def build_pixelsep_wheel(out: Path) -> Path:
+    """pixelsep's wheel, built from a copy of the files a clone has (no build/ leftovers, no local models)."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
+                            check=True, capture_output=True).stdout.decode().split("\0")  # fmt: skip
+    tree = out / "tree"
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, tree / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(out), str(REPO)], check=True)  # fmt: skip
+                    "--wheel-dir", str(out), str(tree)], check=True)  # fmt: skip
     return next(out.glob("pixelsep-*.whl"))
 
 
@@ -124,7 +131,6 @@ def build(platform: str, out_dir: Path, cache: Path, pythons: tuple[str, ...] = 
         shutil.copy(own, wheels_dir)
         for wheel in select_wheels(platform, pythons, cache):
             shutil.copy(wheel, wheels_dir)
-        shutil.copytree(REPO / "models" / MODEL, stage / "models" / MODEL)
         names = sorted(p.name for p in wheels_dir.iterdir())
         (stage / "blender_manifest.toml").write_text(manifest(version, platform, names))
         out_dir.mkdir(parents=True, exist_ok=True)

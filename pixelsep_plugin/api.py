@@ -158,6 +158,39 @@ def write_remix_video(
     )  # fmt: skip
 
 
+REMIX_AUDIO_SUFFIXES = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".opus": "opus", ".m4a": "aac"}
+REMIX_VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm")
+
+
+def render_remix_file(
+    separator: Separator,
+    analysis: Analysis,
+    recipe: Recipe,
+    out_path: Path,
+    peaks: str | None = None,
+    progress: RenderProgress | None = None,
+) -> tuple[Path, list[str]]:
+    """The remix alone into ``out_path``: an audio file (.wav, .flac, .mp3, .opus, .m4a) or, for a video
+    suffix, a copy of the clip with the remix as its sound. Returns (path, warnings)."""
+    import os
+    import tempfile
+
+    out_path = Path(out_path)
+    suffix = out_path.suffix.lower()
+    if suffix in REMIX_VIDEO_SUFFIXES:
+        return write_remix_video(separator, analysis, recipe, out_path, peaks=peaks, progress=progress), []
+    if suffix not in REMIX_AUDIO_SUFFIXES:
+        known = ", ".join([*REMIX_AUDIO_SUFFIXES, *REMIX_VIDEO_SUFFIXES])
+        raise InputError(f"a remix is written to {known}, not {out_path.name}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".pixelsep-") as folder:
+        result = render_recipe(separator, analysis, recipe, Path(folder), stems=False, remix=True,
+                               audio_format=REMIX_AUDIO_SUFFIXES[suffix], peaks=peaks, progress=progress)  # fmt: skip
+        media.encode.check_not_protected(out_path, (recipe.clip.path,))
+        os.replace(result.remix, out_path)
+    return out_path, result.warnings
+
+
 class _FanOut:
     """One pass of a separation feeding several block streams (the remix, each stem, the residual).
 

@@ -1,21 +1,27 @@
-"""The Blender host's decisions without Blender: channels, stem paths, the recipe."""
+"""The Blender host's decisions without Blender: channels, stem paths, the edit and its recipe."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from host_bridge.blender.plan import (
-    Click,
-    Recipe,
-    SourceEntry,
+    Edit,
+    HostState,
+    StripMix,
     StripSpan,
+    add_click,
+    adopt,
     free_channels,
+    gain_db,
     locate_stems,
     mute_before,
     muted_tag,
     picture_seconds,
+    read_edit,
+    recipe_as_played,
     relocate_after_save,
     safe_name,
     stem_folder,
@@ -23,7 +29,10 @@ from host_bridge.blender.plan import (
     stem_span,
     stem_tag,
     strip_name,
+    volume,
 )
+from pixelsep_plugin import recipe as rcp
+from pixelsep_plugin.errors import InputError
 
 
 def test_free_channels_skip_strips_that_overlap_in_time():
@@ -72,18 +81,65 @@ def test_names():
     assert len(strip_name("x" * 60, "violin")) == 63
 
 
-def test_recipe_round_trip_and_version():
-    recipe = Recipe(
-        "/clips/duet.mp4", "ab" * 32, "pixelsep-small", "cd" * 32,
-        [SourceEntry("violin", [Click(10, 20, 1.5), Click(0, 0, 2.0, 50, 60)], 0.5, "duet.mp4.violin")],
-        "duet.mp4.residual", {"duet.mp4.001": False},
-    )  # fmt: skip
-    again = Recipe.from_json(recipe.to_json())
-    assert again == recipe
-    assert again.source("violin").clicks[1].x1 == 50 and again.source("cello") is None
+def _recipe(path: str = "/clips/duet.mp4", sha: str = "ab" * 32) -> rcp.Recipe:
+    clip = rcp.ClipRef(Path(path), sha, 10.0, 44100, "stereo", 441000, 480, 360, "24/1")
+    return rcp.Recipe(clip, rcp.ModelRef("pixelsep-small", "cd" * 32))
+
+
+def test_the_edit_is_the_engines_recipe_plus_the_hosts_strips():
+    edit = Edit(_recipe(), HostState({"violin": "duet.mp4.violin"}, "duet.mp4.residual", {"duet.mp4.001": False}))
+    assert add_click(edit, "violin", 10, 20, 1.5) == "violin"
+    assert add_click(edit, "violin", 0, 0, 2.0, 50, 60) == "violin"
+    assert add_click(edit, "", 100, 100, 3.0) == "source1"
+    recipe_text, host_text = edit.stored()
+    assert json.loads(recipe_text)["format"] == "pixelsep-recipe"  # the document every host reads
+    assert "strips" not in recipe_text and "duet.mp4.violin" not in recipe_text  # bookkeeping apart
+    again = read_edit(recipe_text, host_text)
+    assert again == edit
+    assert again.recipe.source("violin").parts[1] == rcp.PartRef(0, 0, 2.0, 50, 60)
     with pytest.raises(ValueError, match="version"):
-        Recipe.from_json(recipe.to_json().replace('"version": 1', '"version": 9'))
-    assert Path(again.clip).name == "duet.mp4"
+        read_edit(recipe_text, host_text.replace('"version": 2', '"version": 9'))
+    with pytest.raises(InputError, match="not usable"):
+        add_click(edit, "a/b", 1, 1, 1.0)
+    with pytest.raises(InputError, match="outside the 480x360 frame"):
+        add_click(edit, "violin", 480, 1, 1.0)
+
+
+def test_an_edit_stored_by_the_first_extension_is_read(tmp_path):
+    from pixelsep_plugin import media
+
+    clip = media.make_test_clip(tmp_path / "old.mp4", seconds=1.0, width=160, height=120)
+    old = {"clip": str(clip), "clip_sha256": "ab" * 32, "model_id": "pixelsep-small", "model_checksum": "cd" * 32,
+           "sources": [{"name": "violin", "clicks": [{"x": 10, "y": 20, "time_seconds": 0.5, "x1": None, "y1": None}],
+                        "gain": 0.5, "strip": "old.violin"}],
+           "residual_strip": "old.residual", "muted": {"old.sound": False}, "revision": 2, "version": 1, "key": "k" * 32}  # fmt: skip
+    edit = read_edit(json.dumps(old), None)
+    assert edit.recipe.source("violin").gain_db == pytest.approx(-6.0206, abs=1e-3)
+    assert edit.recipe.clip.width == 160 and edit.recipe.clip.frame_rate == "30/1"
+    assert edit.state == HostState({"violin": "old.violin"}, "old.residual", {"old.sound": False}, 2, "k" * 32)
+
+
+def test_the_recipe_as_the_strips_play_it():
+    edit = Edit(_recipe(), HostState({"violin": "v", "cello": "c"}, "r"))
+    add_click(edit, "violin", 10, 20, 1.0)
+    add_click(edit, "cello", 30, 40, 1.0)
+    played = recipe_as_played(edit, {"v": StripMix(0.5, False), "c": StripMix(1.0, True), "r": StripMix(0.0, False)})
+    assert played.source("violin").gain_db == pytest.approx(-6.0206, abs=1e-3) and not played.source("violin").mute
+    assert played.source("cello").mute and played.residual.mute
+    assert edit.recipe.source("cello").mute is False  # the edit itself is not changed
+    assert recipe_as_played(edit, {}) == edit.recipe  # strips gone: the recipe's own values
+    assert volume(gain_db(0.3)) == pytest.approx(0.3) and gain_db(0.0) == -120.0 and gain_db(1e9) == 36.0
+
+
+def test_a_recipe_opened_from_a_file_must_be_of_the_strips_clip():
+    loaded = _recipe("/elsewhere/duet.mp4")
+    add_click(Edit(loaded), "violin", 10, 20, 1.0)
+    state = HostState({"violin": "s"}, "r")
+    edit = adopt(Edit(_recipe(), state), loaded, Path("/clips/duet.mp4"), "ab" * 32)
+    assert edit.recipe.clip.path == Path("/clips/duet.mp4") and edit.state is state
+    assert [s.name for s in edit.recipe.sources] == ["violin"]
+    with pytest.raises(InputError, match="made on another clip"):
+        adopt(None, loaded, Path("/clips/other.mp4"), "ef" * 32)
 
 
 def test_picture_seconds_count_the_movies_own_frames():
@@ -110,48 +166,51 @@ def test_stem_span_keeps_real_time_when_the_rates_differ():
         stem_span(1, 1, 2, 0.0, 24.0)
 
 
-def _recipe_with_stems() -> Recipe:
-    recipe = Recipe("/clips/duet.mp4", "ab" * 32, "pixelsep-small", "c" * 64)
-    recipe.sources = [SourceEntry("drum", [Click(1, 2, 3)], strip="duet.drum"),
-                      SourceEntry("residual", [Click(4, 5, 3)], strip="duet.residual")]  # fmt: skip
-    recipe.residual_strip = "duet.residual.001"
-    return recipe
+def _recipe_with_stems() -> Edit:
+    edit = Edit(_recipe(), HostState({"drum": "duet.drum", "bass": "duet.residual"}, "duet.residual.001"))
+    add_click(edit, "drum", 1, 2, 3)
+    add_click(edit, "bass", 4, 5, 3)  # a source whose strip has the residual's usual name
+    return edit
+
+
+def _strips(edit: Edit) -> list[str]:
+    return [edit.state.strips[s.name] for s in edit.recipe.sources]
 
 
 def test_locate_stems_follows_renamed_strips_by_their_tags():
-    recipe = _recipe_with_stems()
-    tags = {"drum": stem_tag(recipe, "duet", "drum"), "residual": stem_tag(recipe, "duet", "residual"),
-            None: stem_tag(recipe, "duet", None)}  # fmt: skip
-    # the user renamed the drum's strip; a source called "residual" is not the residual
-    tagged = [("my drum", tags["drum"]), ("duet.residual", tags["residual"]), ("duet.residual.001", tags[None])]
-    locate_stems(recipe, tagged, {"duet", "my drum", "duet.residual", "duet.residual.001"})
-    assert [s.strip for s in recipe.sources] == ["my drum", "duet.residual"]
-    assert recipe.residual_strip == "duet.residual.001"
+    edit = _recipe_with_stems()
+    tags = {"drum": stem_tag(edit, "duet", "drum"), "bass": stem_tag(edit, "duet", "bass"),
+            None: stem_tag(edit, "duet", None)}  # fmt: skip
+    # the user renamed the drum's strip; a strip named like the residual's is the bass's by its tag
+    tagged = [("my drum", tags["drum"]), ("duet.residual", tags["bass"]), ("duet.residual.001", tags[None])]
+    locate_stems(edit, tagged, {"duet", "my drum", "duet.residual", "duet.residual.001"})
+    assert _strips(edit) == ["my drum", "duet.residual"]
+    assert edit.state.residual_strip == "duet.residual.001"
 
 
 def test_locate_stems_keeps_the_named_strip_among_duplicates_and_forgets_deleted_ones():
-    recipe = _recipe_with_stems()
-    drum = stem_tag(recipe, "duet", "drum")
-    other = Recipe("/clips/other.mp4", "cd" * 32, "pixelsep-small", "c" * 64)
+    edit = _recipe_with_stems()
+    drum = stem_tag(edit, "duet", "drum")
+    other = Edit(_recipe("/clips/other.mp4", "cd" * 32))
     tagged = [("duet.drum.001", drum), ("duet.drum", drum), ("x", stem_tag(other, "other", None)), ("y", "not json")]
     # "duet.residual" was deleted; a plain strip now has the residual's old name: not taken
-    locate_stems(recipe, tagged, {"duet.drum", "duet.drum.001", "x", "y", "duet.residual.001"})
-    assert [s.strip for s in recipe.sources] == ["duet.drum", ""]
-    assert recipe.residual_strip == ""
+    locate_stems(edit, tagged, {"duet.drum", "duet.drum.001", "x", "y", "duet.residual.001"})
+    assert _strips(edit) == ["duet.drum", ""]
+    assert edit.state.residual_strip == ""
 
 
-def test_locate_stems_of_an_untagged_recipe_go_by_name():
-    recipe = _recipe_with_stems()
-    recipe.key = ""  # made before stems were tagged
-    locate_stems(recipe, [], {"duet.drum", "duet.residual.001"})
-    assert [s.strip for s in recipe.sources] == ["duet.drum", ""] and recipe.residual_strip == "duet.residual.001"
+def test_locate_stems_of_an_untagged_edit_go_by_name():
+    edit = _recipe_with_stems()
+    edit.state.key = ""  # made before stems were tagged
+    locate_stems(edit, [], {"duet.drum", "duet.residual.001"})
+    assert _strips(edit) == ["duet.drum", ""] and edit.state.residual_strip == "duet.residual.001"
 
 
-def test_recipe_key_survives_json():
-    recipe = _recipe_with_stems()
-    again = Recipe.from_json(recipe.to_json())
-    assert again.key == recipe.key and len(recipe.key) == 32
-    assert Recipe("a", "b", "c", "d").key != recipe.key
+def test_the_edits_key_survives_json():
+    edit = _recipe_with_stems()
+    again = read_edit(*edit.stored())
+    assert again.state.key == edit.state.key and len(edit.state.key) == 32
+    assert HostState().key != edit.state.key
 
 
 def test_muted_tags_remember_the_mute_for_their_recipe_only():

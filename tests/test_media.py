@@ -344,8 +344,8 @@ def test_writing_is_atomic(tmp_path):
         media.write_audio(target, bad, 8000)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.flac"]
-    with pytest.raises(InputError, match=".wav or .flac"):
-        media.AudioWriter(tmp_path / "x.mp3", 44100, "stereo")
+    with pytest.raises(InputError, match="audio files end in .wav, .flac, .mp3, .m4a, .opus"):
+        media.AudioWriter(tmp_path / "x.aiff", 44100, "stereo")
     with pytest.raises(InputError, match="5.1"):
         media.write_audio(tmp_path / "y.wav", np.zeros((2, 10), np.float32), 8000, channel_layout="5.1")
     assert [p.name for p in tmp_path.iterdir()] == ["keep.flac"]

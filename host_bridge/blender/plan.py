@@ -1,30 +1,39 @@
-"""What a separation does to a sequencer, decided without bpy: channels, file paths, the recipe.
+"""What a separation does to a sequencer, decided without bpy: channels, file paths, the edit.
 
 The Blender layer gathers plain values from the scene (strips as :class:`StripSpan`, the .blend's
 path), calls these functions and applies what they return; all decisions live here and are tested
 without Blender.
 
-A separation of one movie strip is recorded as a :class:`Recipe` (JSON in the movie strip's custom
-property ``pixelsep``): the clip (path and sha256), the model (id and checksum), each source (name,
-clicks in the movie's own pixels, gain, the sound strip made for it) and the residual, plus the
-sound strips that were muted and whether they were muted before, so that removing the separation
-puts the scene back exactly (those strips are tagged too, :func:`muted_tag`). Each stem strip is tagged with the recipe's key and its source
-(:func:`stem_tag`), so that it is found again after the user renames it (:func:`locate_stems`).
+A separation of one movie strip is an :class:`Edit`: the engine's recipe document
+(:mod:`pixelsep_plugin.recipe`, the same JSON every host reads; custom property ``pixelsep`` of the
+movie strip, the clip's path absolute) and the Blender host's own bookkeeping beside it (property
+``pixelsep_blender``): the sound strip that plays each source and the residual, the sound strips
+that were muted and whether they were muted before (so that removing the separation puts the scene
+back exactly; those strips are tagged too, :func:`muted_tag`), the render count and a key. Each
+stem strip is tagged with the key and its source (:func:`stem_tag`), so that it is found again
+after the user renames it (:func:`locate_stems`). In the scene, a stem strip's volume and mute are
+the source's gain and mute: :func:`recipe_as_played` reads them back into the recipe that is saved,
+rendered or exported.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
-from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-RECIPE_PROPERTY = "pixelsep"
+from pixelsep_plugin import recipe as rcp
+from pixelsep_plugin.errors import InputError
+
+RECIPE_PROPERTY = "pixelsep"  # on the movie strip: the engine's recipe document
+HOST_PROPERTY = "pixelsep_blender"  # on the movie strip: this host's bookkeeping
 STRIP_PROPERTY = "pixelsep_source"  # on a stem strip: see stem_tag
 MUTED_PROPERTY = "pixelsep_muted"  # on a sound strip muted for a separation: see muted_tag
-RECIPE_VERSION = 1
+HOST_VERSION = 2
 STEM_FOLDER = "pixelsep"
 MAX_CHANNEL = 128  # Blender's sequencer has channels 1..128
 
@@ -40,103 +49,182 @@ class StripSpan:
 
 
 @dataclass
-class Click:
-    """A point (``x1``/``y1`` None) or a box in the movie's pixels (origin top-left), at ``time_seconds``."""
+class HostState:
+    """The Blender host's bookkeeping of one separation (beside the recipe, never inside it)."""
 
-    x: float
-    y: float
-    time_seconds: float
-    x1: float | None = None
-    y1: float | None = None
-
-
-@dataclass
-class SourceEntry:
-    name: str
-    clicks: list[Click]
-    gain: float = 1.0
-    strip: str = ""  # the sound strip that plays it
-
-
-@dataclass
-class Recipe:
-    clip: str  # the movie file, absolute
-    clip_sha256: str
-    model_id: str
-    model_checksum: str
-    sources: list[SourceEntry] = field(default_factory=list)
+    strips: dict[str, str] = field(default_factory=dict)  # source name -> the sound strip that plays it
     residual_strip: str = ""
     muted: dict[str, bool] = field(default_factory=dict)  # sound strip -> its mute before separating
     revision: int = 0  # renders so far: each render writes new stem files
-    version: int = RECIPE_VERSION
     key: str = field(default_factory=lambda: uuid.uuid4().hex)  # names this separation in its stems' tags
+    version: int = HOST_VERSION
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> Recipe:
+    def from_json(cls, text: str) -> HostState:
         data = json.loads(text)
-        if data.get("version") != RECIPE_VERSION:
-            raise ValueError(f"pixelsep recipe version {data.get('version')} is not {RECIPE_VERSION}")
-        sources = [
-            SourceEntry(s["name"], [Click(**c) for c in s["clicks"]], float(s["gain"]), s["strip"])
-            for s in data["sources"]
-        ]
-        return cls(data["clip"], data["clip_sha256"], data["model_id"], data["model_checksum"], sources,
-                   data["residual_strip"], dict(data["muted"]), int(data["revision"]), data["version"],
-                   data.get("key", ""))  # fmt: skip
-
-    def source(self, name: str) -> SourceEntry | None:
-        return next((s for s in self.sources if s.name == name), None)
+        if data.get("version") != HOST_VERSION:
+            raise ValueError(f"pixelsep strip data version {data.get('version')} is not {HOST_VERSION}")
+        return cls(dict(data["strips"]), data["residual_strip"], dict(data["muted"]), int(data["revision"]),
+                   data.get("key", ""), HOST_VERSION)  # fmt: skip
 
 
-def stem_tag(recipe: Recipe, movie_strip: str, source: str | None) -> str:
+@dataclass
+class Edit:
+    """One movie strip's separation: the engine's recipe and this host's state."""
+
+    recipe: rcp.Recipe
+    state: HostState = field(default_factory=HostState)
+
+    def stored(self) -> tuple[str, str]:
+        """(recipe JSON, host JSON) for the movie strip's two properties."""
+        return self.recipe.to_json(), self.state.to_json()
+
+
+def read_edit(recipe_text: str, host_text: str | None) -> Edit:
+    """An :class:`Edit` from the movie strip's properties (the recipe's clip path is absolute there).
+
+    A movie strip separated by an earlier version of the extension holds one JSON with the clicks and
+    the strips together (``"clicks"`` per source, a linear ``gain``): it is read into the same Edit."""
+    data = json.loads(recipe_text)
+    if data.get("format") == rcp.FORMAT:
+        recipe = rcp.loads(recipe_text, base=Path("/"))
+        return Edit(recipe, HostState.from_json(host_text) if host_text else HostState())
+    if data.get("version") != 1 or "clip_sha256" not in data:
+        raise ValueError(f"pixelsep recipe version {data.get('version')} is not one this extension reads")
+    from pixelsep_plugin import media
+
+    info = media.probe(data["clip"])
+    clip = rcp.ClipRef(Path(data["clip"]), data["clip_sha256"], info.duration_seconds, info.sample_rate,
+                       info.channel_layout, info.num_audio_samples, info.width, info.height,
+                       info.frame_rate_fraction, info.rotation_degrees, info.audio_offset_seconds)  # fmt: skip
+    sources = [
+        rcp.SourceEdit(
+            s["name"],
+            [rcp.PartRef(c["x"], c["y"], c["time_seconds"], c.get("x1"), c.get("y1")) for c in s["clicks"]],
+            gain_db(float(s["gain"])),
+        )  # fmt: skip
+        for s in data["sources"]
+    ]
+    state = HostState({s["name"]: s["strip"] for s in data["sources"]}, data["residual_strip"], dict(data["muted"]),
+                      int(data["revision"]), data.get("key", ""))  # fmt: skip
+    return Edit(rcp.Recipe(clip, rcp.ModelRef(data["model_id"], data["model_checksum"]), sources), state)
+
+
+def gain_db(volume: float) -> float:
+    """A strip volume (linear) as a recipe gain in dB, within the recipe's range."""
+    low, high = rcp.GAIN_DB_RANGE
+    return min(high, max(low, 20 * math.log10(volume))) if volume > 0 else low
+
+
+def volume(gain: float) -> float:
+    """A recipe gain in dB as a strip volume (linear)."""
+    return 10 ** (gain / 20)
+
+
+def add_click(edit: Edit, name: str, x: float, y: float, seconds: float, x1: float | None = None,
+              y1: float | None = None) -> str:  # fmt: skip
+    """Add a click (a point, or a box with ``x1``, ``y1``) in the movie's pixels at ``seconds`` to the
+    source ``name`` (a new source when there is none; ``""``: the next of source1, source2, ...)."""
+    name = name or next(f"source{i}" for i in range(1, 1000) if edit.recipe.source(f"source{i}") is None)
+    part = rcp.PartRef(float(x), float(y), float(seconds), x1, y1)
+    entry = edit.recipe.source(name)
+    if entry is None:
+        edit.recipe.sources.append(rcp.SourceEdit(rcp.check_name(name), [part]))
+    else:
+        entry.parts.append(part)
+    edit.recipe.validate()
+    return name
+
+
+@dataclass(frozen=True)
+class StripMix:
+    """What a stem strip plays at: its volume (linear; keyframed volumes are read where the caller reads them) and mute."""
+
+    volume: float
+    mute: bool
+
+
+def recipe_as_played(edit: Edit, mixes: Mapping[str, StripMix]) -> rcp.Recipe:
+    """The recipe with each source's (and the residual's) gain and mute as its strip plays them.
+
+    ``mixes``: strip name -> StripMix for the strips found in the scene; a source whose strip is gone keeps its
+    recipe's values. Solos made with the panel's Solo button are mutes in the scene and stay mutes."""
+    recipe = replace(edit.recipe, sources=[replace(s) for s in edit.recipe.sources],
+                     residual=replace(edit.recipe.residual), output=replace(edit.recipe.output))  # fmt: skip
+    for source in recipe.sources:
+        mix = mixes.get(edit.state.strips.get(source.name, ""))
+        if mix is not None:
+            source.gain_db, source.mute, source.solo = gain_db(mix.volume), mix.mute or mix.volume <= 0, False
+    mix = mixes.get(edit.state.residual_strip)
+    if mix is not None:
+        recipe.residual.gain_db, recipe.residual.mute = gain_db(mix.volume), mix.mute or mix.volume <= 0
+    return recipe.validate()
+
+
+def adopt(edit: Edit | None, loaded: rcp.Recipe, clip: Path, clip_sha256: str) -> Edit:
+    """A recipe opened from a file, put on a movie strip that plays ``clip``: its sources and gains
+    replace the strip's (its stem strips are kept and get the new sound). Raises InputError when
+    the recipe was made on another clip."""
+    if loaded.clip.sha256 != clip_sha256:
+        raise InputError(
+            f"this recipe was made on another clip ({loaded.clip.path.name}), not {clip.name}: select its movie strip"
+        )
+    recipe = replace(loaded, clip=replace(loaded.clip, path=Path(clip)))
+    if edit is None:
+        return Edit(recipe)
+    return Edit(recipe, edit.state)
+
+
+def stem_tag(edit: Edit, movie_strip: str, source: str | None) -> str:
     """The tag (custom property ``STRIP_PROPERTY``) of the strip that plays ``source`` (None: the residual)."""
-    return json.dumps({"recipe": recipe.key, "movie": movie_strip, "source": source}, sort_keys=True)
+    return json.dumps({"recipe": edit.state.key, "movie": movie_strip, "source": source}, sort_keys=True)
 
 
-def muted_tag(recipe: Recipe, mute_before: bool) -> str:
+def muted_tag(edit: Edit, mute_before: bool) -> str:
     """The tag (custom property ``MUTED_PROPERTY``) of a sound strip the separation muted."""
-    return json.dumps({"recipe": recipe.key, "mute_before": bool(mute_before)}, sort_keys=True)
+    return json.dumps({"recipe": edit.state.key, "mute_before": bool(mute_before)}, sort_keys=True)
 
 
-def mute_before(recipe: Recipe, tag: str) -> bool | None:
-    """Whether a strip carrying ``tag`` was muted before ``recipe`` muted it; None if not its tag."""
+def mute_before(edit: Edit, tag: str) -> bool | None:
+    """Whether a strip carrying ``tag`` was muted before ``edit`` muted it; None if not its tag."""
     try:
         data = json.loads(tag)
     except (TypeError, ValueError):
         return None
-    if not isinstance(data, dict) or not recipe.key or data.get("recipe") != recipe.key:
+    if not isinstance(data, dict) or not edit.state.key or data.get("recipe") != edit.state.key:
         return None
     return bool(data.get("mute_before"))
 
 
-def locate_stems(recipe: Recipe, tagged: Sequence[tuple[str, str]], names: Collection[str]) -> None:
-    """Point ``recipe`` at its stem strips as the scene has them now.
+def locate_stems(edit: Edit, tagged: Sequence[tuple[str, str]], names: Collection[str]) -> None:
+    """Point ``edit`` at its stem strips as the scene has them now.
 
-    Users rename strips (and duplicate them): a stem strip is known by its tag, this recipe's key
+    Users rename strips (and duplicate them): a stem strip is known by its tag, this edit's key
     and the source, not by its name. ``tagged``: (strip name, tag) for every strip that has a tag;
     ``names``: every strip's name. Where several strips carry one source's tag (a duplicate), the
-    one the recipe names stays. An entry whose strip is gone gets ``""``."""
+    one the edit names stays. An entry whose strip is gone gets ``""``."""
+    state = edit.state
     found: dict[str | None, list[str]] = {}
     for strip_name, tag in tagged:
         try:
             data = json.loads(tag)
         except (TypeError, ValueError):
             continue
-        if isinstance(data, dict) and recipe.key and data.get("recipe") == recipe.key:
+        if isinstance(data, dict) and state.key and data.get("recipe") == state.key:
             found.setdefault(data.get("source"), []).append(strip_name)
 
     def where(source: str | None, recorded: str) -> str:
         candidates = found.get(source, [])
-        if recorded in candidates or (not candidates and not recipe.key and recorded in names):  # untagged: by name
+        if recorded in candidates or (not candidates and not state.key and recorded in names):  # untagged: by name
             return recorded
         return candidates[0] if candidates else ""
 
-    for entry in recipe.sources:
-        entry.strip = where(entry.name, entry.strip)
-    recipe.residual_strip = where(None, recipe.residual_strip)
+    for entry in edit.recipe.sources:
+        state.strips[entry.name] = where(entry.name, state.strips.get(entry.name, ""))
+    state.residual_strip = where(None, state.residual_strip)
 
 
 def free_channels(occupied: Sequence[StripSpan], start: int, end: int, count: int, lowest: int) -> list[int]:
@@ -161,7 +249,9 @@ def picture_seconds(frame: float, strip_start: float, movie_fps: float) -> float
     return max(0.0, (frame - strip_start) / movie_fps)
 
 
-def stem_span(strip_start: int, final_start: int, final_end: int, scene_fps: float, movie_fps: float) -> tuple[int, int]:
+def stem_span(
+    strip_start: int, final_start: int, final_end: int, scene_fps: float, movie_fps: float
+) -> tuple[int, int]:
     """The frames a stem's sound strip covers, ``(start, end)``, for a movie strip that starts at
     ``strip_start`` and is shown on ``[final_start, final_end)``.
 
@@ -173,7 +263,9 @@ def stem_span(strip_start: int, final_start: int, final_end: int, scene_fps: flo
     if scene_fps <= 0 or movie_fps <= 0:
         raise ValueError("frame rates must be positive")
     ratio = scene_fps / movie_fps
-    return strip_start + round((final_start - strip_start) * ratio), strip_start + round((final_end - strip_start) * ratio)
+    return strip_start + round((final_start - strip_start) * ratio), strip_start + round(
+        (final_end - strip_start) * ratio
+    )
 
 
 def safe_name(name: str) -> str:

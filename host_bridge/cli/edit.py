@@ -9,6 +9,7 @@ RECIPE`` renders the stems an editor needs and writes a timeline that references
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -150,8 +151,6 @@ def _analyse(separator, clip: Path, quiet: bool):
 
 
 def _report(result) -> None:
-    import sys
-
     for name, path in result.stems.items():
         print(f"  {name}: {path}")
     if result.residual is not None:
@@ -248,45 +247,25 @@ def run_remix(args) -> int:
     recipe = rcp.apply_gains(recipe, gains)
     if args.peaks:
         recipe.output.peaks = args.peaks
-    if suffix in AUDIO_SUFFIXES:
-        recipe.output.format = AUDIO_SUFFIXES[suffix]
-        result = _remix_audio_only(separator, analysis, recipe, args.out, args.quiet)
-        for warning in result.warnings:
-            print(f"warning: {warning}")
-        print(f"remix: {args.out}")
-    else:
-        _deliver_videos(separator, analysis, recipe, args.out, None, recipe.output.peaks, args.quiet)
+    from pixelsep_plugin.api import render_remix_file
+
+    bar = ProgressBar("render", enabled=not args.quiet)
+    try:
+        written, warnings = render_remix_file(separator, analysis, recipe, args.out, progress=bar.update)
+    finally:
+        bar.close()
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"remix: {written}")
     if args.recipe is not None:
         recipe.output.folder = "."
         print(f"recipe: {rcp.save(recipe, args.recipe)}")
     return 0
 
 
-def _remix_audio_only(separator, analysis, recipe, out: Path, quiet: bool):
-    """Render only the remix into ``out`` (its name is the caller's, not the recipe's prefix)."""
-    import os
-    import tempfile
-
-    from pixelsep_plugin.api import render_recipe
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    bar = ProgressBar("render", enabled=not quiet)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".pixelsep-") as folder:
-        try:
-            result = render_recipe(
-                separator, analysis, recipe, Path(folder), stems=False, remix=True, progress=bar.update
-            )
-        finally:
-            bar.close()
-        os.replace(result.remix, out)
-    result.remix = out
-    return result
-
-
 def run_timeline(args) -> int:
-    from host_bridge.timeline import TIMELINE_FORMATS, spec_from_recipe, write_timeline
+    from host_bridge.timeline import TIMELINE_FORMATS, export_timeline
     from pixelsep_plugin import recipe as rcp
-    from pixelsep_plugin.api import render_recipe
 
     if args.out.suffix.lower() not in TIMELINE_FORMATS:
         raise InputError(f"timeline must end in {', '.join(TIMELINE_FORMATS)}, not {args.out.name}")
@@ -294,14 +273,11 @@ def run_timeline(args) -> int:
     out_dir = rcp.output_folder(recipe, args.recipe)
     separator = _separator_for(args, recipe)
     analysis = _analyse(separator, recipe.clip.path, args.quiet)
-    recipe.output.residual = True  # the timeline has a residual track
     bar = ProgressBar("render", enabled=not args.quiet)
     try:
-        result = render_recipe(separator, analysis, recipe, out_dir, stems=True, remix=False, audio_format=args.format,
-                               progress=bar.update)  # fmt: skip
+        written = export_timeline(separator, analysis, recipe, args.out, stems_dir=out_dir, audio_format=args.format,
+                                  progress=bar.update)  # fmt: skip
     finally:
         bar.close()
-    _report(result)
-    written = write_timeline(spec_from_recipe(recipe, result), args.out)
-    print(f"timeline: {written}")
+    print(f"timeline: {written} (stems in {out_dir})")
     return 0

@@ -51,7 +51,7 @@ def _parse_layout(channel_layout: str) -> av.AudioLayout:
         ) from None
 
 
-def _check_not_protected(path: Path, protect: Sequence[Path | str]) -> None:
+def check_not_protected(path: Path, protect: Sequence[Path | str]) -> None:
     """Raise InputError when ``path`` is (or links to) one of the ``protect`` files."""
     for source in protect:
         source = Path(source)
@@ -80,7 +80,7 @@ def _new_temp_beside(path: Path) -> Path:
 def atomic_destination(path: Path | str, protect: Sequence[Path | str] = ()) -> Iterator[Path]:
     """Yield a temp path to write; on success it replaces ``path``, on error it is removed."""
     path = Path(path)
-    _check_not_protected(path, protect)
+    check_not_protected(path, protect)
     temp = _new_temp_beside(path)
     try:
         yield temp
@@ -122,7 +122,7 @@ class AudioWriter:
             raise InputError(f"channel layout {channel_layout!r} has {self.num_channels} channels, not {num_channels}")
         self.sample_rate = int(sample_rate)
         muxer, codec, self.sample_format = AUDIO_FILE_CODECS[suffix]
-        _check_not_protected(self.path, protect)
+        check_not_protected(self.path, protect)
         self._temp = _new_temp_beside(self.path)
         self._closed = False
         self._pts = 0
@@ -520,3 +520,6 @@ def write_clip(
         except av.error.FFmpegError as error:
             raise MediaError(f"cannot write {path.name} ({first_line(error)})") from None
     return path
+
+
+_check_not_protected = check_not_protected  # the name media.mux imports

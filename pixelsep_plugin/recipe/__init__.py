@@ -4,6 +4,7 @@
 from pixelsep_plugin.recipe.document import (
     AUDIO_FORMATS,
     FORMAT,
+    GAIN_DB_RANGE,
     SCHEMA_PATH,
     VERSION,
     ClipRef,
@@ -38,6 +39,7 @@ from pixelsep_plugin.recipe.edit import (
 __all__ = [
     "AUDIO_FORMATS",
     "FORMAT",
+    "GAIN_DB_RANGE",
     "SCHEMA_PATH",
     "VERSION",
     "ClipRef",

@@ -15,8 +15,6 @@ from host_bridge.blender import coords, plan
 
 from . import compat
 
-MODEL_DIR = Path(__file__).resolve().parent / "models" / "pixelsep-small"
-
 _separator = None
 _analyses: dict[str, object] = {}  # clip path -> Analysis
 _jobs: dict[str, AnalysisJob] = {}  # clip path -> running analysis
@@ -27,7 +25,7 @@ def get_separator():
     if _separator is None:
         from pixelsep_plugin.api import Separator
 
-        _separator = Separator(MODEL_DIR)
+        _separator = Separator()  # the default model: the one the bundled pixelsep wheel carries
     return _separator
 
 
@@ -106,108 +104,111 @@ def analysis_of(strip):
     return _analyses.get(clip_path(strip))
 
 
-def read_recipe(strip, scene=None) -> plan.Recipe | None:
-    """The movie strip's recipe; with ``scene``, pointed at its stem strips as they are named now."""
+def read_edit(strip, scene=None) -> plan.Edit | None:
+    """The movie strip's edit; with ``scene``, pointed at its stem strips as they are named now."""
     text = strip.get(plan.RECIPE_PROPERTY)
-    recipe = plan.Recipe.from_json(text) if text else None
-    if recipe is not None and scene is not None and scene.sequence_editor:
+    edit = plan.read_edit(text, strip.get(plan.HOST_PROPERTY)) if text else None
+    if edit is not None and scene is not None and scene.sequence_editor:
         collection = compat.strips(scene.sequence_editor)
         tagged = [(s.name, s[plan.STRIP_PROPERTY]) for s in collection if plan.STRIP_PROPERTY in s]
-        plan.locate_stems(recipe, tagged, {s.name for s in collection})
-    return recipe
+        plan.locate_stems(edit, tagged, {s.name for s in collection})
+    return edit
 
 
-def _engine_sources(recipe: plan.Recipe):
-    from pixelsep_plugin.runtime.query import Box, Point, Source
+def store_edit(movie, edit: plan.Edit) -> None:
+    movie[plan.RECIPE_PROPERTY], movie[plan.HOST_PROPERTY] = edit.stored()
 
-    sources = []
-    for entry in recipe.sources:
-        parts = tuple(
-            Point(c.x, c.y, c.time_seconds) if c.x1 is None else Box(c.x, c.y, c.x1, c.y1, c.time_seconds)
-            for c in entry.clicks
-        )
-        sources.append(Source(entry.name, parts))
-    return sources
+
+def recipe_as_played(scene, edit: plan.Edit):
+    """The edit's recipe with the gains and mutes its stem strips play at (at the current frame)."""
+    collection = compat.strips(scene.sequence_editor)
+    mixes = {s.name: plan.StripMix(float(s.volume), bool(s.mute)) for s in collection if s.type == "SOUND"}
+    return plan.recipe_as_played(edit, mixes)
 
 
 def _temp_root() -> Path:
     return Path(bpy.app.tempdir or "/tmp") / "pixelsep"
 
 
-def render_recipe(context, movie, recipe: plan.Recipe) -> None:
-    """Write every stem of ``recipe`` and make the scene's sound strips match it."""
+def render_edit(context, movie, edit: plan.Edit) -> None:
+    """Write every stem of ``edit`` and make the scene's sound strips match it."""
     from pixelsep_plugin.api import write_stems
+    from pixelsep_plugin.recipe import engine_sources
 
     scene = context.scene
     editor = scene.sequence_editor
     analysis = analysis_of(movie)
     if analysis is None:
         raise RuntimeError("analyse the movie strip first")
-    folder, stored_prefix = plan.stem_folder(bpy.data.filepath, recipe.clip_sha256, movie.name, _temp_root())
-    separation = get_separator().separate(analysis, _engine_sources(recipe))
+    recipe, state = edit.recipe, edit.state
+    folder, stored_prefix = plan.stem_folder(bpy.data.filepath, recipe.clip.sha256, movie.name, _temp_root())
+    separation = get_separator().separate(analysis, engine_sources(recipe), high_band=recipe.output.high_band)
     # every render gets new file names: a strip's sound is swapped, never its strip (which keeps its
     # channel, volume, mute and keyframes), and the files an Undo may return to stay as they were
-    recipe.revision += 1
+    state.revision += 1
     wm = context.window_manager
     wm.progress_begin(0, 100)  # the cursor's percentage while the stems are written (the UI waits)
     try:
-        files = write_stems(separation, folder, plan.stem_prefix(movie.name, recipe.revision), protect=[Path(recipe.clip)],
+        files = write_stems(separation, folder, plan.stem_prefix(movie.name, state.revision), protect=[recipe.clip.path],
                             progress=lambda stage, done, total: wm.progress_update(100.0 * done / max(total, 1e-9)))  # fmt: skip
     finally:
         wm.progress_end()
     collection = compat.strips(editor)
     # sound strips that play the movie's own audio are muted, never deleted
-    if not recipe.muted:
+    if not state.muted:
         for strip in collection:
-            if strip.type == "SOUND" and strip.sound and Path(bpy.path.abspath(strip.sound.filepath)).resolve() == Path(recipe.clip):
-                recipe.muted[strip.name] = bool(strip.mute)
-                strip[plan.MUTED_PROPERTY] = plan.muted_tag(recipe, strip.mute)  # found again if renamed
+            if strip.type == "SOUND" and strip.sound and Path(bpy.path.abspath(strip.sound.filepath)).resolve() == recipe.clip.path:
+                state.muted[strip.name] = bool(strip.mute)
+                strip[plan.MUTED_PROPERTY] = plan.muted_tag(edit, strip.mute)  # found again if renamed
                 strip.mute = True
     start, end = plan.stem_span(int(movie.frame_start), movie.frame_final_start, movie.frame_final_end,
                                 scene_fps(scene), movie_fps(scene, movie))  # fmt: skip
     for entry in [*recipe.sources, None]:
         name = "residual" if entry is None else entry.name
         stored = stored_prefix + (files.residual if entry is None else files.stems[name]).name
-        existing = collection.get(recipe.residual_strip if entry is None else entry.strip)
+        existing = collection.get(state.residual_strip if entry is None else state.strips.get(name, ""))
         if existing is not None:
             existing.sound = bpy.data.sounds.load(stored, check_existing=False)
             continue
         channel = plan.free_channels(spans(scene), start, end, 1, lowest=movie.channel + 1)[0]
         strip = collection.new_sound(plan.strip_name(movie.name, name), stored, channel, int(movie.frame_start))
         strip.frame_final_start, strip.frame_final_end = start, min(end, strip.frame_final_end)
-        strip[plan.STRIP_PROPERTY] = plan.stem_tag(recipe, movie.name, None if entry is None else entry.name)
+        strip[plan.STRIP_PROPERTY] = plan.stem_tag(edit, movie.name, None if entry is None else entry.name)
+        gain = recipe.residual if entry is None else entry
+        strip.volume, strip.mute = plan.volume(gain.gain_db), gain.mute
         if entry is None:
-            recipe.residual_strip = strip.name
+            state.residual_strip = strip.name
         else:
-            strip.volume = entry.gain
-            entry.strip = strip.name
-    movie[plan.RECIPE_PROPERTY] = recipe.to_json()
+            state.strips[name] = strip.name
+    store_edit(movie, edit)
 
 
 def remove_separation(context, movie) -> None:
-    """Delete the stem strips, unmute what was muted, forget the recipe.
+    """Delete the stem strips, unmute what was muted, forget the edit.
 
     The stem files stay on disk, so that Undo can bring the strips back with their sound."""
-    recipe = read_recipe(movie, context.scene)
-    if recipe is None:
+    edit = read_edit(movie, context.scene)
+    if edit is None:
         return
     collection = compat.strips(context.scene.sequence_editor)
-    for name in [s.strip for s in recipe.sources] + [recipe.residual_strip]:
+    for name in [*edit.state.strips.values(), edit.state.residual_strip]:
         strip = collection.get(name) if name else None
         if strip is not None:
             collection.remove(strip)
     restored = set()
     for strip in collection:  # by their tags: the user may have renamed them
-        was_muted = plan.mute_before(recipe, strip.get(plan.MUTED_PROPERTY))
+        was_muted = plan.mute_before(edit, strip.get(plan.MUTED_PROPERTY))
         if was_muted is not None:
             strip.mute = was_muted
             del strip[plan.MUTED_PROPERTY]
             restored.add(strip.name)
-    for name, was_muted in recipe.muted.items():  # untagged (a recipe from before the tags)
+    for name, was_muted in edit.state.muted.items():  # untagged (a recipe from before the tags)
         strip = collection.get(name)
         if strip is not None and name not in restored and plan.MUTED_PROPERTY not in strip:
             strip.mute = was_muted
     del movie[plan.RECIPE_PROPERTY]
+    if plan.HOST_PROPERTY in movie:
+        del movie[plan.HOST_PROPERTY]
 
 
 class PIXELSEP_OT_analyze(bpy.types.Operator):
@@ -268,20 +269,20 @@ class PIXELSEP_OT_analyze(bpy.types.Operator):
 
 def add_source(context, movie, x: float, y: float, seconds: float, name: str) -> str:
     """Add (or extend) a source clicked at movie pixel (x, y) at ``seconds``; returns its name."""
+    from pixelsep_plugin.recipe import clip_ref, new_recipe
+
     analysis = analysis_of(movie)
     if analysis is None:
         raise RuntimeError("analyse the movie strip first")
-    recipe = read_recipe(movie, context.scene) or plan.Recipe(
-        clip_path(movie), analysis.meta["clip"]["sha256"], get_separator().package.model_id, get_separator().package.checksum
-    )
-    name = name or f"source{len(recipe.sources) + 1}"
-    entry = recipe.source(name)
-    click = plan.Click(float(x), float(y), float(min(seconds, analysis.duration_seconds)))
-    if entry is None:
-        recipe.sources.append(plan.SourceEntry(name, [click]))
-    else:
-        entry.clicks.append(click)
-    render_recipe(context, movie, recipe)
+    edit = read_edit(movie, context.scene)
+    if edit is None:
+        package = get_separator().package
+        clip = clip_ref(clip_path(movie), sha256=analysis.meta["clip"]["sha256"])
+        edit = plan.Edit(new_recipe(clip, package.model_id, package.checksum))
+    else:  # the strips' volumes and mutes are the sources' gains: keep what the user set
+        edit.recipe = recipe_as_played(context.scene, edit)
+    name = plan.add_click(edit, name, x, y, min(seconds, analysis.duration_seconds))
+    render_edit(context, movie, edit)
     return name
 
 
@@ -363,11 +364,11 @@ class PIXELSEP_OT_solo(bpy.types.Operator):
 
     def execute(self, context):
         movie = active_movie(context)
-        recipe = read_recipe(movie, context.scene) if movie else None
-        if recipe is None:
+        edit = read_edit(movie, context.scene) if movie else None
+        if edit is None:
             return {"CANCELLED"}
         collection = compat.strips(context.scene.sequence_editor)
-        names = [s.strip for s in recipe.sources] + [recipe.residual_strip]
+        names = [*edit.state.strips.values(), edit.state.residual_strip]
         others = [collection.get(n) for n in names if n != self.strip_name and collection.get(n)]
         target = collection.get(self.strip_name)
         soloed = target is not None and not target.mute and all(s.mute for s in others)
@@ -388,11 +389,134 @@ class PIXELSEP_OT_remove(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         movie = active_movie(context)
-        return movie is not None and read_recipe(movie) is not None
+        return movie is not None and plan.RECIPE_PROPERTY in movie
 
     def execute(self, context):
         remove_separation(context, active_movie(context))
         return {"FINISHED"}
+
+
+def _active_edit(context):
+    movie = active_movie(context)
+    edit = read_edit(movie, context.scene) if movie is not None else None
+    return movie, edit
+
+
+class _FileOperator:
+    """A file browser that asks for a path, then ``run(context, movie, edit, path)``; errors are one line."""
+
+    filepath: bpy.props.StringProperty(subtype="FILE_PATH")
+    suffixes: tuple[str, ...] = ()
+
+    @classmethod
+    def poll(cls, context):
+        movie = active_movie(context)
+        return movie is not None and plan.RECIPE_PROPERTY in movie
+
+    def invoke(self, context, event):
+        if not self.filepath:
+            movie = active_movie(context)
+            folder = Path(bpy.path.abspath("//")) if bpy.data.filepath else Path.home()
+            self.filepath = str(folder / f"{plan.safe_name(movie.name)}{self.suffixes[0]}")
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        path = Path(bpy.path.abspath(self.filepath))
+        if path.suffix.lower() not in self.suffixes:
+            self.report({"ERROR"}, f"the file must end in {', '.join(self.suffixes)}, not {path.name}")
+            return {"CANCELLED"}
+        movie, edit = _active_edit(context)
+        try:
+            message = self.run(context, movie, edit, path)
+        except Exception as error:
+            self.report({"ERROR"}, str(error).splitlines()[0] if str(error) else type(error).__name__)
+            return {"CANCELLED"}
+        self.report({"INFO"}, message)
+        return {"FINISHED"}
+
+
+class PIXELSEP_OT_save_recipe(_FileOperator, bpy.types.Operator):
+    """Save the separation as a recipe (JSON) that `pixelsep render` and every other host open"""
+
+    bl_idname = "pixelsep.save_recipe"
+    bl_label = "Save Recipe"
+    suffixes = (".json",)
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
+
+    def run(self, context, movie, edit, path):
+        from pixelsep_plugin.recipe import save
+
+        recipe = recipe_as_played(context.scene, edit)
+        recipe.output.folder = plan.safe_name(path.stem) + "-stems"
+        save(recipe, path)
+        return f"recipe saved: {path}"
+
+
+class PIXELSEP_OT_open_recipe(_FileOperator, bpy.types.Operator):
+    """Open a recipe made on this movie strip's clip (anywhere: the command line, another .blend) and apply it"""
+
+    bl_idname = "pixelsep.open_recipe"
+    bl_label = "Open Recipe"
+    bl_options = {"REGISTER", "UNDO"}
+    suffixes = (".json",)
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context):
+        movie = active_movie(context)
+        return movie is not None and analysis_of(movie) is not None
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def run(self, context, movie, edit, path):
+        from pixelsep_plugin.recipe import load
+
+        loaded = load(path)
+        analysis = analysis_of(movie)
+        edit = plan.adopt(edit, loaded, Path(clip_path(movie)), analysis.meta["clip"]["sha256"])
+        collection = compat.strips(context.scene.sequence_editor)
+        render_edit(context, movie, edit)
+        for entry in [*edit.recipe.sources, None]:  # the recipe's gains and mutes on every stem strip
+            gain = edit.recipe.residual if entry is None else entry
+            strip = collection.get(edit.state.residual_strip if entry is None else edit.state.strips.get(entry.name, ""))
+            if strip is not None:
+                strip.volume, strip.mute = plan.volume(gain.gain_db), gain.mute
+        return f"recipe opened: {len(edit.recipe.sources)} source(s)"
+
+
+class PIXELSEP_OT_render_remix(_FileOperator, bpy.types.Operator):
+    """Render the remix (the stems at their strips' volumes and mutes) to an audio file or a video with it as its sound"""
+
+    bl_idname = "pixelsep.render_remix"
+    bl_label = "Render Remix"
+    suffixes = (".wav", ".flac", ".mp3", ".opus", ".m4a", ".mp4", ".mov", ".mkv")
+
+    def run(self, context, movie, edit, path):
+        from pixelsep_plugin.api import render_remix_file
+
+        recipe = recipe_as_played(context.scene, edit)
+        written, warnings = render_remix_file(get_separator(), analysis_of(movie) or get_separator().analyze(recipe.clip.path)[0],
+                                              recipe, path)  # fmt: skip
+        return f"remix written: {written}" + (f" ({warnings[0]})" if warnings else "")
+
+
+class PIXELSEP_OT_export_timeline(_FileOperator, bpy.types.Operator):
+    """Export a timeline for another editor: the picture, the original sound (muted), one track per stem"""
+
+    bl_idname = "pixelsep.export_timeline"
+    bl_label = "Export Timeline"
+    suffixes = (".otio", ".xml", ".fcpxml", ".kdenlive", ".mlt", ".xges")
+
+    def run(self, context, movie, edit, path):
+        from host_bridge.timeline import export_timeline
+
+        recipe = recipe_as_played(context.scene, edit)
+        analysis = analysis_of(movie) or get_separator().analyze(recipe.clip.path)[0]
+        written = export_timeline(get_separator(), analysis, recipe, path)
+        return f"timeline written: {written}"
 
 
 @bpy.app.handlers.persistent
@@ -415,7 +539,10 @@ def _move_temporary_stems(filepath, *args):
             strip.sound.filepath = stored
 
 
-CLASSES = (PIXELSEP_OT_analyze, PIXELSEP_OT_add_source, PIXELSEP_OT_pick, PIXELSEP_OT_solo, PIXELSEP_OT_remove)
+CLASSES = (
+    PIXELSEP_OT_analyze, PIXELSEP_OT_add_source, PIXELSEP_OT_pick, PIXELSEP_OT_solo, PIXELSEP_OT_remove,
+    PIXELSEP_OT_save_recipe, PIXELSEP_OT_open_recipe, PIXELSEP_OT_render_remix, PIXELSEP_OT_export_timeline,
+)  # fmt: skip
 
 
 def register() -> None:

@@ -29,12 +29,13 @@ class PIXELSEP_PT_panel(bpy.types.Panel):
         else:
             layout.operator("pixelsep.pick", icon="EYEDROPPER")
             layout.prop(context.window_manager, "pixelsep_heatmap", icon="LIGHT_SUN")
-        recipe = operators.read_recipe(movie, context.scene)
-        if recipe is None:
+            layout.operator("pixelsep.open_recipe", icon="FILE_FOLDER")
+        edit = operators.read_edit(movie, context.scene)
+        if edit is None:
             return
         collection = compat.strips(context.scene.sequence_editor)
         box = layout.box()
-        for name in [entry.strip for entry in recipe.sources] + [recipe.residual_strip]:
+        for name in [*edit.state.strips.values(), edit.state.residual_strip]:
             strip = collection.get(name) if name else None
             if strip is None:
                 continue
@@ -43,6 +44,10 @@ class PIXELSEP_PT_panel(bpy.types.Panel):
             row.prop(strip, "volume", text="")
             row.prop(strip, "mute", text="", icon="HIDE_ON" if strip.mute else "HIDE_OFF")
             row.operator("pixelsep.solo", text="", icon="SOLO_ON").strip_name = name
+        row = layout.row(align=True)
+        row.operator("pixelsep.save_recipe", icon="FILE_TICK")
+        row.operator("pixelsep.render_remix", icon="RENDER_ANIMATION")
+        layout.operator("pixelsep.export_timeline", icon="SEQUENCE")
         layout.operator("pixelsep.remove", icon="TRASH")
 
 

@@ -3,6 +3,8 @@
 - :mod:`.probe`: what a file holds (:class:`MediaInfo`), display size and rotation.
 - :mod:`.decode`: streamed native and analysis audio, sampled display-oriented video frames.
 - :mod:`.encode`: atomic audio/PNG writing and synthetic test clips.
+- :mod:`.mux`: the video with new sound: the picture stream-copied, the audio replaced, or a
+  multitrack file (original + remix + stems) for editors.
 """
 
 import av as _av
@@ -27,6 +29,7 @@ from pixelsep_plugin.media.encode import (
     write_clip,
     write_png,
 )
+from pixelsep_plugin.media.mux import AudioTrack, mux_new_audio, write_multitrack
 from pixelsep_plugin.media.probe import MediaInfo, default_layout, probe, require_audio, require_video
 
 
@@ -36,6 +39,7 @@ def av_version() -> str:
 
 
 __all__ = [
+    "AudioTrack",
     "AudioWriter",
     "MediaError",
     "MediaInfo",
@@ -46,6 +50,7 @@ __all__ = [
     "iter_audio_blocks",
     "iter_sampled_frames",
     "make_test_clip",
+    "mux_new_audio",
     "plan_frame_decoding",
     "probe",
     "read_analysis_audio",
@@ -57,5 +62,6 @@ __all__ = [
     "tone_pair",
     "write_audio",
     "write_clip",
+    "write_multitrack",
     "write_png",
 ]

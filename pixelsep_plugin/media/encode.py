@@ -520,6 +520,3 @@ def write_clip(
         except av.error.FFmpegError as error:
             raise MediaError(f"cannot write {path.name} ({first_line(error)})") from None
     return path
-
-
-_check_not_protected = check_not_protected  # the name media.mux imports

@@ -3,7 +3,10 @@ copied, not re-encoded) and the multitrack file for editors, in sync also when t
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -100,3 +103,62 @@ def test_render_writes_the_video_and_the_multitrack_file(small_model, clip_facto
         assert [s.metadata.get("title") for s in container.streams.audio] == ["original", "remix", "red", "residual"]
     remix = media.read_audio(tmp_path / "edit" / "render-video.remix.wav")[0]
     np.testing.assert_allclose(_decode(tmp_path / "v.mkv")[0], remix, atol=2**-22)
+
+
+@pytest.mark.parametrize("suffix", [".mlt", ".kdenlive", ".xges"])
+def test_a_recipes_timeline_rendered_by_an_editing_engine_is_the_remix(small_model, clip_factory, tmp_path, capsys, suffix):
+    """`pixelsep timeline`, rendered by melt (MLT: Kdenlive, Shotcut) or GStreamer Editing Services,
+    sounds like `pixelsep render`'s remix of the same recipe, aligned to the sample."""
+    from test_timeline import lag_and_snr
+
+    engine = "ges-launch-1.0" if suffix == ".xges" else "melt"
+    if shutil.which(engine) is None:
+        pytest.skip(f"{engine} is not installed (the Makefile installs it)")
+    if suffix == ".xges":
+        pytest.importorskip("otio_xges_adapter")
+    clip = clip_factory("timeline.mp4", seconds=2.0, fps=25)
+    common = ["--model", small_model, "--cache-dir", tmp_path / "c", "-q"]
+    assert main([str(a) for a in ("separate", clip, "--at", "30,60", "--name", "red", "--box", "120,30,160,90",
+                                  "--name", "blue", "-o", tmp_path / "edit", "--recipe", "edit.json", *common)]) == 0  # fmt: skip
+    edit = rcp.load(tmp_path / "edit" / "edit.json")
+    edit.source("red").gain_db, edit.source("blue").mute, edit.residual.gain_db = 6.0, True, -12.0
+    rcp.save(edit, tmp_path / "edit" / "edit.json")
+    timeline = tmp_path / f"edit{suffix}"
+    assert main([str(a) for a in ("timeline", tmp_path / "edit" / "edit.json", "-o", timeline, *common)]) == 0
+    assert main([str(a) for a in ("render", tmp_path / "edit" / "edit.json", "--no-stems", *common)]) == 0
+    capsys.readouterr()
+    remix = media.read_audio(tmp_path / "edit" / "timeline.remix.wav")[0]
+    out = tmp_path / "engine.wav"
+    if engine == "melt":
+        command = ["melt", str(timeline), "-consumer", f"avformat:{out}", "acodec=pcm_f32le", "ar=44100", "ac=2",
+                   "vn=1", "real_time=0"]  # fmt: skip
+    else:
+        command = ["ges-launch-1.0", "--load", str(timeline), "--track-types", "audio", "--outputuri", out.as_uri(),
+                   "--format", "audio/x-wav:audio/x-raw,format=F32LE"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and out.is_file(), (result.stdout + result.stderr)[-2000:]
+    rendered, rate = media.read_audio(out)
+    assert rate == 44100
+    n = min(rendered.shape[1], remix.shape[1])
+    assert n >= 2 * 44100 - 44100 // 25  # the whole clip, to the last whole frame
+    lag, snr, max_error = lag_and_snr(rendered[:, :n], remix[:, :n])
+    assert lag == 0 and snr > 100.0, f"lag {lag}, SNR {snr:.1f} dB, largest error {max_error:.2e}"
+
+
+@pytest.mark.parametrize("suffix", [".otio", ".xml", ".fcpxml"])
+def test_a_recipes_timeline_reads_back_with_its_tracks(small_model, clip_factory, tmp_path, capsys, suffix):
+    otio = pytest.importorskip("opentimelineio")
+    clip = clip_factory("timeline.mp4", seconds=2.0, fps=25)
+    common = ["--model", small_model, "--cache-dir", tmp_path / "c", "-q"]
+    assert main([str(a) for a in ("separate", clip, "--at", "30,60", "--name", "red", "-o", tmp_path / "edit",
+                                  "--recipe", "edit.json", *common)]) == 0  # fmt: skip
+    timeline = tmp_path / f"edit{suffix}"
+    assert main([str(a) for a in ("timeline", tmp_path / "edit" / "edit.json", "-o", timeline, *common)]) == 0
+    assert f"timeline: {timeline}" in capsys.readouterr().out
+    read = otio.adapters.read_from_file(str(timeline))
+    if not isinstance(read, otio.schema.Timeline):  # Final Cut Pro X XML reads as a collection of projects
+        read = next(iter(read))
+    clips = [c for track in read.tracks for c in track.find_clips()]
+    media_files = sorted(Path(c.media_reference.target_url).name for c in clips)
+    assert media_files == ["timeline.mp4", "timeline.mp4", "timeline.red.wav", "timeline.residual.wav"]
+    assert read.duration().rescaled_to(25).value == pytest.approx(50, abs=1)

@@ -8,7 +8,7 @@ import pytest
 from pixelsep_plugin import media
 from pixelsep_plugin import recipe as rcp
 from pixelsep_plugin.api import render_recipe
-from pixelsep_plugin.audio.limiter import PeakLimiter
+from pixelsep_plugin.audio.limiter import PeakLimiter, running_mean, running_min
 from pixelsep_plugin.errors import InputError
 from pixelsep_plugin.runtime.query import Box, Point, Source
 
@@ -152,3 +152,12 @@ def test_the_limiter_holds_its_ceiling_at_any_block_size_and_leaves_quiet_audio_
         np.testing.assert_array_equal(out, reference)
     short, _ = _limit(signal[:, :10], [3], ceiling)  # shorter than the look-ahead
     np.testing.assert_array_equal(short, signal[:, :10])
+
+
+def test_running_minimum_and_mean_known_answers():
+    values = np.random.default_rng(2).random(1001).astype(np.float32)
+    for width in (1, 2, 7, 64, 1001):
+        windows = np.lib.stride_tricks.sliding_window_view(values, width)
+        np.testing.assert_array_equal(running_min(values, width), windows.min(axis=1))
+        np.testing.assert_allclose(running_mean(values, width), windows.astype(np.float64).mean(axis=1), rtol=1e-12)
+    assert running_min(values[:3], 5).size == 0

@@ -1,4 +1,4 @@
-"""A look-ahead peak limiter for streamed audio (numpy, scipy.ndimage): peaks above a ceiling are
+"""A look-ahead peak limiter for streamed audio (numpy alone, as in Blender's Python): peaks above a ceiling are
 brought under it with a smooth gain, every other sample passes untouched.
 
 For each sample ``n`` the gain it needs is ``r[n] = min(1, ceiling / max_channels |x[n]|)``. The
@@ -14,7 +14,27 @@ with it: the first call returns ``lookahead`` samples fewer, :meth:`PeakLimiter.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+
+def running_min(values: np.ndarray, width: int) -> np.ndarray:
+    """Minimum of every ``width`` consecutive values: out[i] = min(values[i : i + width]), len(values) - width + 1
+    of them, in O(n) (van Herk / Gil-Werman: prefix minima within blocks of ``width`` and suffix minima)."""
+    n = values.size - width + 1
+    if n <= 0:
+        return values[:0].copy()
+    blocks = -(-values.size // width)
+    padded = np.full(blocks * width, np.inf, dtype=np.float64)
+    padded[: values.size] = values
+    shaped = padded.reshape(blocks, width)
+    prefix = np.minimum.accumulate(shaped, axis=1).ravel()
+    suffix = np.minimum.accumulate(shaped[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.minimum(suffix[:n], prefix[width - 1 : width - 1 + n]).astype(values.dtype)
+
+
+def running_mean(values: np.ndarray, width: int) -> np.ndarray:
+    """Mean of every ``width`` consecutive values (float64 sums): len(values) - width + 1 of them."""
+    sums = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
+    return (sums[width:] - sums[:-width]) / width
 
 
 class PeakLimiter:
@@ -37,8 +57,6 @@ class PeakLimiter:
         self.ceiling = float(ceiling)
         self.lookahead = max(1, int(round(lookahead_seconds * sample_rate)))
         self.min_span = 2 * self.lookahead + max(0, int(round(hold_seconds * sample_rate))) + 1
-        if self.min_span % 2 == 0:
-            self.min_span += 1  # odd, so that the filter's window can end exactly at each sample
         self._needs = np.ones(self.min_span - 1 + self.lookahead, dtype=np.float32)  # r of past samples
         self._delayed = np.zeros((num_channels, self.lookahead), dtype=np.float32)  # the last inputs
         self._to_drop = self.lookahead
@@ -54,16 +72,13 @@ class PeakLimiter:
             self.peak_in = max(self.peak_in, float(peak.max()))
         needs = np.minimum(1.0, self.ceiling / np.maximum(peak, 1e-30)).astype(np.float32)
         history = np.concatenate([self._needs, needs])
-        # running minimum over the window ending at each sample, then the average of the last lookahead + 1
-        held = minimum_filter1d(history, self.min_span, origin=(self.min_span - 1) // 2, mode="nearest")
-        held = held[self.min_span - 1 :]  # now windows lie inside the history: n + lookahead values
+        # the minimum over the window ending at each sample, for the last n + lookahead samples
+        held = running_min(history, self.min_span)
         if held.size and held.min() == 1.0:
             gain = np.ones(n, dtype=np.float32)
-        else:
-            width = self.lookahead + 1
-            smooth = uniform_filter1d(held.astype(np.float64), width, origin=(width - 1) // 2, mode="nearest")
-            gain = np.minimum(smooth[self.lookahead :], 1.0).astype(np.float32)
-            gain = np.minimum(gain, held[self.lookahead :])  # rounding of the average never lifts a needed gain
+        else:  # the average of the last lookahead + 1 of those; rounding never lifts it above a needed gain
+            gain = np.minimum(running_mean(held, self.lookahead + 1), 1.0).astype(np.float32)
+            gain = np.minimum(gain, held[self.lookahead :])
         self._needs = history[-(self.min_span - 1 + self.lookahead) :]
         delayed = np.concatenate([self._delayed, block], axis=1)
         out = delayed[:, :n] * gain if n else delayed[:, :0]

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from host_bridge.cli.main import main
-from pixelsep_plugin import media
+from pixelsep_plugin import media, recipe
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "duet.mp4"
@@ -46,6 +46,13 @@ def scenario(request, tmp_path_factory):
     env = {**os.environ, "HOME": str(work / "home"), "PIXELSEP_CACHE": str(work / "cache")}
     (work / "home").mkdir()
     out = work / "report.json"
+    # a recipe made on the command line, for the scenario to open (the long drum at -6 dB)
+    cli = ["separate", str(EXAMPLE), "--at", "136,88@5", "--name", "long-drum", "-o", str(work / "cli"),
+           "--recipe", "duet.json", "--model", str(REPO / "models" / "pixelsep-small"), "--cache-dir", str(work / "cli-cache"), "-q"]  # fmt: skip
+    assert main(cli) == 0
+    made = recipe.load(work / "cli" / "duet.json")
+    made.sources[0].gain_db = -6.0
+    recipe.save(made, work / "cli" / "duet.json")
     run = subprocess.run(
         [str(_blender_python(version)), str(REPO / "tests" / "blender" / "scenario.py"), "--", str(archive), str(EXAMPLE), str(out), str(work)],
         capture_output=True, text=True, timeout=600, env=env, cwd=work,
@@ -80,8 +87,8 @@ def test_each_click_becomes_a_sound_strip_under_the_movie(scenario):
     assert after["duet.sound"]["mute"] and not before["duet.sound"]["mute"]  # muted, still there
     # the clicks, mapped back through offset, scale and rotation, land on the box centres
     for source in report["recipe"]["sources"]:
-        click = source["clicks"][0]
-        assert [click["x"], click["y"]] == pytest.approx(report["clicks"][source["name"]], abs=1e-3)
+        click = source["parts"][0]
+        assert click["point"] == pytest.approx(report["clicks"][source["name"]], abs=1e-3)
         assert click["time_seconds"] == pytest.approx(5.0)
 
 
@@ -94,8 +101,9 @@ def test_stems_equal_what_the_cli_writes(scenario, tmp_path):
     report, work = scenario
     args = ["separate", str(EXAMPLE), "-o", str(tmp_path), "-q", "--model", str(REPO / "models" / "pixelsep-small")]
     for source in report["recipe"]["sources"]:
-        click = source["clicks"][0]
-        args += ["--at", f"{click['x']!r},{click['y']!r}@{click['time_seconds']!r}", "--name", source["name"]]
+        click = source["parts"][0]
+        x, y = click["point"]
+        args += ["--at", f"{x!r},{y!r}@{click['time_seconds']!r}", "--name", source["name"]]
     assert main(args) == 0
     for name in ("long-drum", "accordion", "residual"):
         blender_file = Path(report["reopened"][f"duet.{name}"]["file"]).name
@@ -149,7 +157,7 @@ def test_a_scene_at_another_frame_rate_gets_stems_that_play_like_the_movies_soun
     report, _ = scenario
     assert report["fps30_add"] == ["FINISHED"]
     fps30 = report["fps30"]
-    click = fps30["recipe"]["sources"][0]["clicks"][0]
+    click = fps30["recipe"]["sources"][0]["parts"][0]
     assert click["time_seconds"] == pytest.approx(5.0)
     strips = fps30["strips"]
     movie, sound = strips["duet30"], strips["duet30.sound"]
@@ -163,9 +171,9 @@ def test_a_scene_at_another_frame_rate_gets_stems_that_play_like_the_movies_soun
 def test_renamed_stem_strips_stay_the_stems(scenario):
     report, _ = scenario
     assert report["renamed_add"] == ["FINISHED"] and report["renamed_remove"] == ["FINISHED"]
-    strips, recipe = report["renamed"]["strips"], report["renamed"]["recipe"]
-    assert [s["strip"] for s in recipe["sources"]] == ["my drum", "duet30.accordion"]
-    assert recipe["residual_strip"] == "the rest"
+    strips, recipe, host = report["renamed"]["strips"], report["renamed"]["recipe"], report["renamed"]["host"]
+    assert [host["strips"][s["name"]] for s in recipe["sources"]] == ["my drum", "duet30.accordion"]
+    assert host["residual_strip"] == "the rest"
     assert "duet30.long-drum" not in strips and "duet30.residual" not in strips
     for name in ("my drum", "the rest", "duet30.accordion"):
         assert ".r2." in Path(strips[name]["stored"]).name  # the second render's files
@@ -210,3 +218,38 @@ def test_the_placement_model_matches_blenders_own_render(version, tmp_path):
         view_x, view_y = movie_to_view(placement, 144, 24)  # the marker's centre
         assert (view_x + 200, 150 - view_y) == pytest.approx((seen["x"], seen["y"]), abs=0.5), case
         assert view_to_movie(placement, seen["x"] - 200, 150 - seen["y"]) == pytest.approx((144, 24), abs=0.5)
+
+
+def test_a_recipe_saved_in_blender_renders_on_the_command_line(scenario, tmp_path):
+    report, work = scenario
+    assert report["save_recipe"] == ["FINISHED"] and report["render_remix"] == ["FINISHED"]
+    saved = recipe.load(work / "from-blender" / "duet.json")
+    assert saved.clip.path == EXAMPLE.resolve() and [s.name for s in saved.sources] == ["long-drum", "accordion"]
+    played = report["separated"]  # the strips' volumes (the keyframed one at the current frame) are the gains
+    for source in saved.sources:
+        assert 10 ** (source.gain_db / 20) == pytest.approx(played[f"duet.{source.name}"]["volume"], rel=1e-4)
+    assert main(["render", str(work / "from-blender" / "duet.json"), "-o", str(tmp_path), "-q",
+                 "--model", str(REPO / "models" / "pixelsep-small")]) == 0  # fmt: skip
+    for name in ("long-drum", "accordion", "residual"):
+        blender_stem = media.read_audio(work / "stems-after-reopen" / f"duet.r2.{name}.wav")[0]
+        np.testing.assert_allclose(media.read_audio(tmp_path / f"duet.{name}.wav")[0], blender_stem, atol=1e-5)
+    np.testing.assert_allclose(
+        media.read_audio(tmp_path / "duet.remix.wav")[0], media.read_audio(work / "from-blender" / "remix.wav")[0], atol=1e-5
+    )
+    assert report["export_timeline"] == [["FINISHED"], ["FINISHED"]]  # MLT, and FCP 7 XML through OpenTimelineIO
+    import opentimelineio as otio
+
+    timeline = otio.adapters.read_from_file(str(work / "from-blender" / "duet.xml"))
+    files = sorted(Path(c.media_reference.target_url).name for t in timeline.tracks for c in t.find_clips())
+    assert files == ["duet.accordion.wav", "duet.long-drum.wav", "duet.mp4", "duet.mp4", "duet.residual.wav"]
+
+
+def test_a_recipe_from_the_command_line_opens_in_blender(scenario):
+    report, work = scenario
+    assert report["open_recipe"] == ["FINISHED"]
+    opened = report["opened"]
+    assert [s["name"] for s in opened["recipe"]["sources"]] == ["long-drum"]
+    strip = opened["strips"]["duetB.long-drum"]
+    assert strip["volume"] == pytest.approx(10 ** (-6 / 20), rel=1e-4) and not strip["mute"]
+    cli_stem = media.read_audio(work / "cli" / "duet.long-drum.wav")[0]
+    np.testing.assert_allclose(media.read_audio(strip["file"])[0], cli_stem, atol=1e-5)

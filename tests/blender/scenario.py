@@ -98,6 +98,15 @@ report["separated"] = state(scene)
 bpy.context.window_manager.pixelsep_heatmap = True  # the overlay's toggle (drawing needs a window)
 report["heatmap_toggle"] = bpy.context.window_manager.pixelsep_heatmap
 report["recipe"] = json.loads(movie["pixelsep"])
+report["host_state"] = json.loads(movie["pixelsep_blender"])
+
+# the edit leaves Blender as the engine's recipe (rendered by the command line in the test), with
+# its remix and a timeline made by the same engine calls the command line uses
+exported = work / "from-blender"
+report["save_recipe"] = list(bpy.ops.pixelsep.save_recipe(filepath=str(exported / "duet.json")))
+report["render_remix"] = list(bpy.ops.pixelsep.render_remix(filepath=str(exported / "remix.wav")))
+report["export_timeline"] = [list(bpy.ops.pixelsep.export_timeline(filepath=str(exported / f"duet.{suffix}")))
+                             for suffix in ("mlt", "xml")]  # fmt: skip
 
 blend = work / "project" / "edit.blend"
 blend.parent.mkdir(parents=True)
@@ -151,9 +160,17 @@ performer = sidecar["performers"][1]
 x0, y0, x1, y1 = performer["boxes"][frame]
 view = coords.movie_to_view(coords.StripPlacement(*size), (x0 + x1) / 2, (y0 + y1) / 2)
 report["renamed_add"] = list(bpy.ops.pixelsep.add_source(view_x=view[0], view_y=view[1], source_name=performer["name"]))
-report["renamed"] = {"recipe": json.loads(movie30["pixelsep"]), "strips": state(scene)}
+report["renamed"] = {"recipe": json.loads(movie30["pixelsep"]), "host": json.loads(movie30["pixelsep_blender"]),
+                     "strips": state(scene)}  # fmt: skip
 strips_of(editor)["duet30.sound"].name = "my sound"  # the muted original, renamed too
 report["renamed_remove"] = list(bpy.ops.pixelsep.remove())
 report["renamed_sound_tags"] = [k for k in strips_of(editor)["my sound"].keys() if k.startswith("pixelsep")]
 report["renamed_removed"] = state(scene)
+# a recipe made on the command line (by the test, before Blender started) opened on a new movie strip
+cli_recipe = work / "cli" / "duet.json"
+movie_b = strips_of(editor).new_movie("duetB", clip, channel=20, frame_start=1001)
+editor.active_strip = movie_b
+bpy.ops.pixelsep.analyze()
+report["open_recipe"] = list(bpy.ops.pixelsep.open_recipe(filepath=str(cli_recipe)))
+report["opened"] = {"recipe": json.loads(movie_b["pixelsep"]), "strips": state(scene)}
 Path(out_path).write_text(json.dumps(report, indent=1))

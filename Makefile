@@ -59,10 +59,12 @@ model: $(UNTRAINED)/manifest.json
 # their stems and the heatmap, then score the same clicks against the clip's true stems.
 demo: setup
 	$(BIN)/pixelsep info
-	$(BIN)/pixelsep separate $(DEMO_CLIP) --at 136,88@5 --name long-drum --at 365,186@5 --name accordion -o $(DEMO_OUT)
+	$(BIN)/pixelsep separate $(DEMO_CLIP) --at 136,88@5 --name long-drum --at 365,186@5 --name accordion -o $(DEMO_OUT) --recipe duet.json
 	$(BIN)/pixelsep heatmap $(DEMO_CLIP) --at 5 -o $(DEMO_OUT)/heatmap.png
+	$(BIN)/pixelsep render $(DEMO_OUT)/duet.json --gain long-drum=-6 --gain accordion=+3 --no-stems --video $(DEMO_OUT)/duet-remix.mp4 -q
+	$(BIN)/pixelsep timeline $(DEMO_OUT)/duet.json -o $(DEMO_OUT)/duet.otio -q
 	$(BIN)/pixelsep eval pixelsep-small $(DEMO_CLIP) -o $(DEMO_OUT)/scores -q
-	@echo "demo outputs are in $(DEMO_OUT)/: duet.long-drum.wav, duet.accordion.wav, duet.residual.wav, heatmap.png, scores.md"
+	@echo "demo outputs are in $(DEMO_OUT)/: duet.long-drum.wav, duet.accordion.wav, duet.residual.wav, duet.json (the recipe), duet.remix.wav, duet-remix.mp4, duet.otio, heatmap.png, scores.md"
 
 # Real Blenders for the extension's tests: the bpy modules of Blender 5.0.1, 4.5 and 4.3 (Python
 # 3.11; 4.3 still has `sequences` where 4.4+ have `strips`), each in its own environment with

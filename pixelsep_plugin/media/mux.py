@@ -53,6 +53,7 @@ from pixelsep_plugin.errors import InputError, MediaError
 from pixelsep_plugin.media.decode import iter_audio_blocks
 from pixelsep_plugin.media.encode import (
     LOSSY_BITS_PER_CHANNEL,
+    _parse_layout,
     atomic_destination,
     check_not_protected,
 )
@@ -148,15 +149,6 @@ def _check_codec(
             "choose another codec or .mkv"
         )
     return codec
-
-
-def _parse_layout(channel_layout: str) -> av.AudioLayout:
-    try:
-        return av.AudioLayout(channel_layout)
-    except (ValueError, av.error.FFmpegError):
-        raise InputError(
-            f"unknown channel layout {channel_layout!r}: use an FFmpeg name like 'stereo' or '5.1'"
-        ) from None
 
 
 def _layout_of(stream: av.audio.stream.AudioStream) -> av.AudioLayout:

@@ -25,7 +25,7 @@ from pixelsep_plugin.modelstore import ModelPackage, load_package
 from pixelsep_plugin.modelstore.registry import resolve_model
 from pixelsep_plugin.recipe import Recipe, engine_sources
 from pixelsep_plugin.recipe.render import Progress as RenderProgress
-from pixelsep_plugin.recipe.render import Remixer, RenderResult, ceiling_for, iter_remix, limits, render
+from pixelsep_plugin.recipe.render import Remixer, RenderResult, ceiling_for, chains_for, iter_remix, limits, render
 from pixelsep_plugin.runtime.analysis import Analysis, CancelCheck, Progress, analyze
 from pixelsep_plugin.runtime.heatmap import energy_map
 from pixelsep_plugin.runtime.query import Source
@@ -128,11 +128,13 @@ def render_recipe(
     audio_format: str | None = None,
     peaks: str | None = None,
     progress: RenderProgress | None = None,
+    tail: str | None = None,
 ) -> RenderResult:
-    """Write the recipe's stems, residual and remix into ``out_dir`` (see :func:`pixelsep_plugin.recipe.render.render`)."""
+    """Write the recipe's stems, residual and remix into ``out_dir`` (see :func:`pixelsep_plugin.recipe.render.render`);
+    ``tail`` defaults to the recipe's output setting."""
     return render(
         separation_for(separator, analysis, recipe), recipe, Path(out_dir), stems=stems, remix=remix,
-        audio_format=audio_format, peaks=peaks, progress=progress,
+        audio_format=audio_format, peaks=peaks, progress=progress, tail=tail or recipe.output.tail,
     )  # fmt: skip
 
 
@@ -151,7 +153,7 @@ def write_remix_video(
 ) -> Path:
     """A copy of the recipe's clip with the remix as its sound; the picture and other streams are copied."""
     separation = separation_for(separator, analysis, recipe)
-    blocks = iter_remix(separation, recipe, limiter_ceiling=_video_ceiling(peaks, recipe))
+    blocks = iter_remix(separation, recipe, limiter_ceiling=_video_ceiling(peaks, recipe), tail=recipe.output.tail)
     return media.mux_new_audio(
         recipe.clip.path, _with_progress(blocks, analysis.sample_rate, separation.num_samples, progress),
         analysis.sample_rate, analysis.channel_layout, Path(out_path), protect=(recipe.clip.path,),
@@ -256,7 +258,8 @@ def write_multitrack_video(
     track per source and the residual, all starting where the original sound starts."""
     separation = separation_for(separator, analysis, recipe)
     ceiling = _video_ceiling(peaks, recipe)
-    remixer = Remixer(recipe, analysis.sample_rate, analysis.audio.shape[0], ceiling)
+    chains = chains_for(separation, recipe, recipe.output.tail)
+    remixer = Remixer(recipe, analysis.sample_rate, analysis.audio.shape[0], ceiling, chains)
     names = ["remix", *[s.name for s in recipe.sources], "residual"]
     fan = _FanOut(separation, remixer, names)
     rate, layout = analysis.sample_rate, analysis.channel_layout

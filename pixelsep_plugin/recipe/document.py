@@ -30,7 +30,8 @@ SCHEMA_PATH = Path(__file__).with_name("recipe-1.schema.json")
 
 AUDIO_FORMATS = ("wav", "flac", "mp3", "opus", "aac")
 HIGH_BAND_MODES = ("extend", "residual")
-PEAK_MODES = ("auto", "limit", "warn")  # auto: limit where the format would clip, keep in float WAV
+PEAK_MODES = ("auto", "limit", "warn")
+TAIL_MODES = ("cut", "ring")  # auto: limit where the format would clip, keep in float WAV
 
 MAX_RECIPE_BYTES = 1 << 20
 MAX_SOURCES = 64
@@ -126,6 +127,7 @@ class OutputSettings:
     high_band: str = "extend"
     residual: bool = True
     peaks: str = "auto"
+    tail: str = "cut"  # effect tails: "cut" at the clip's end, or "ring" on past it
 
 
 @dataclass
@@ -232,6 +234,7 @@ def to_dict(recipe: Recipe, base: Path | None = None) -> dict:
             "high_band": recipe.output.high_band,
             "residual": recipe.output.residual,
             "peaks": recipe.output.peaks,
+            "tail": recipe.output.tail,
         },
     }
 
@@ -448,7 +451,9 @@ def from_dict(data: Any, base: Path) -> Recipe:
         _effects_in(res_r.array("effects", MAX_EFFECTS), "residual.effects"),
     )
 
-    out_r = _Reader(top.data["output"], "output", ("folder", "prefix", "format", "high_band", "residual", "peaks"))
+    out_r = _Reader(
+        top.data["output"], "output", ("folder", "prefix", "format", "high_band", "residual", "peaks"), ("tail",)
+    )
     prefix = out_r.text("prefix", MAX_NAME_CHARS, allow_empty=True)
     if prefix:
         check_name(prefix, "recipe: output.prefix")
@@ -459,6 +464,7 @@ def from_dict(data: Any, base: Path) -> Recipe:
         high_band=out_r.choice("high_band", HIGH_BAND_MODES),
         residual=out_r.flag("residual"),
         peaks=out_r.choice("peaks", PEAK_MODES),
+        tail=out_r.choice("tail", TAIL_MODES) if out_r.has("tail") else "cut",
     )
     return Recipe(clip, model, sources, residual, output)
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from pixelsep_plugin import media
 from pixelsep_plugin.audio.limiter import PeakLimiter
+from pixelsep_plugin.effects import Chain, StemContext, build_chain
 from pixelsep_plugin.errors import InputError
 from pixelsep_plugin.recipe.document import Recipe
 from pixelsep_plugin.recipe.edit import linear_gains
@@ -50,54 +51,155 @@ def dbfs(value: float) -> str:
     return f"{20 * np.log10(max(value, 1e-12)):+.1f} dBFS"
 
 
+class _Fifo:
+    """Samples of one stream waiting to be mixed, float32 (channels, n) pieces."""
+
+    def __init__(self, num_channels: int):
+        self.pieces: list[np.ndarray] = []
+        self.size = 0
+        self.num_channels = num_channels
+
+    def push(self, samples: np.ndarray) -> None:
+        if samples.shape[-1]:
+            self.pieces.append(samples)
+            self.size += samples.shape[-1]
+
+    def pop(self, n: int) -> np.ndarray:
+        """The next ``n`` samples (zeros past what was pushed)."""
+        out = np.zeros((self.num_channels, n), dtype=np.float32)
+        filled = 0
+        while filled < n and self.pieces:
+            piece = self.pieces[0]
+            take = min(n - filled, piece.shape[1])
+            out[:, filled : filled + take] = piece[:, :take]
+            filled += take
+            if take == piece.shape[1]:
+                self.pieces.pop(0)
+            else:
+                self.pieces[0] = piece[:, take:]
+        self.size = max(0, self.size - n)
+        return out
+
+
+def chains_for(separation: Separation, recipe: Recipe, tail: str = "cut") -> dict[str, Chain]:
+    """An effect :class:`~pixelsep_plugin.effects.Chain` for each source (and the residual) that has effects."""
+    analysis = separation.analysis
+    names = [s.name for s in recipe.sources]
+
+    def stem_of(index: int | None):
+        def blocks():
+            for block in separation.iter_blocks(residual=index is None):
+                yield block.residual if index is None else block.stems[index]
+
+        return blocks
+
+    chains = {}
+    for index, (name, effects) in enumerate(
+        [*((s.name, s.effects) for s in recipe.sources), ("residual", recipe.residual.effects)]
+    ):
+        if effects:
+            context = StemContext(
+                name, analysis.sample_rate, analysis.audio.shape[0], separation.num_samples,
+                stem_of(index if index < len(names) else None), base_folder=recipe.clip.path.parent,
+            )  # fmt: skip
+            chains[name] = build_chain(effects, context, tail)
+    return chains
+
+
 class Remixer:
-    """Mixes stem blocks into the remix with the recipe's gains (and the limiter, when asked).
+    """Mixes stem blocks into the remix with the recipe's gains, effect chains and (when asked) the limiter.
 
-    ``mix`` returns the remix samples ready so far (the limiter holds back its look-ahead); ``finish``
-    returns the rest, so the samples out add up to the samples in."""
+    remix = original + sum over sources of (g * processed - stem) + the same for the residual, where
+    a source without effects is its own processed stem: with no effects and every gain at 0 dB that is
+    the original, sample for sample. Chains may hand back fewer samples at first (latency) and more at
+    the end (tails), so the remix comes out as the slowest stream allows: ``mix`` returns the samples
+    ready, ``finish`` the rest. ``processed``: each chain's output from the last call (for its file)."""
 
-    def __init__(self, recipe: Recipe, sample_rate: int, num_channels: int, limiter_ceiling: float | None = None):
-        chained = [s.name for s in recipe.sources if s.effects] + (["residual"] if recipe.residual.effects else [])
-        if chained:
-            raise InputError(
-                f"{chained[0]} has an effect chain, which this version of pixelsep cannot apply: "
-                "empty its 'effects' to render"
-            )
+    def __init__(
+        self,
+        recipe: Recipe,
+        sample_rate: int,
+        num_channels: int,
+        limiter_ceiling: float | None = None,
+        chains: dict[str, Chain] | None = None,
+    ):
         self.gains, self.residual_gain = linear_gains(recipe)
+        self.names = [s.name for s in recipe.sources]
+        self.chains = dict(chains or {})
         self.limiter = PeakLimiter(sample_rate, num_channels, limiter_ceiling) if limiter_ceiling else None
+        self.num_channels = num_channels
+        self.base = _Fifo(num_channels)  # the part of the remix known at once
+        self.wet = {name: _Fifo(num_channels) for name in self.chains}
+        self.processed: dict[str, np.ndarray] = {}
         self.peak = 0.0  # the remix's peak before limiting
         self.clipped = 0  # samples above full scale in what was handed out (no limiter)
 
-    def _mix(self, original: np.ndarray, block: StemBlock) -> np.ndarray:
+    def _gain(self, name: str) -> float:
+        return self.residual_gain if name == "residual" else self.gains[self.names.index(name)]
+
+    def _base(self, original: np.ndarray, block: StemBlock) -> np.ndarray:
         remix = np.array(original, dtype=np.float32, copy=True)
-        for gain, stem in zip(self.gains, block.stems, strict=True):
-            if gain != 1.0:
+        for name, gain, stem in zip(self.names, self.gains, block.stems, strict=True):
+            if name in self.chains:
+                remix -= stem
+            elif gain != 1.0:
                 remix += np.float32(gain - 1.0) * stem
-        if self.residual_gain != 1.0:
+        if "residual" in self.chains:
+            remix -= block.residual
+        elif self.residual_gain != 1.0:
             remix += np.float32(self.residual_gain - 1.0) * block.residual
         return remix
 
-    def mix(self, original: np.ndarray, block: StemBlock) -> np.ndarray:
-        remix = self._mix(original, block)
+    def _ready(self, final: bool) -> np.ndarray:
+        sizes = [self.base.size, *(fifo.size for fifo in self.wet.values())]
+        n = max(sizes) if final else min(sizes)
+        remix = self.base.pop(n)
+        for name, fifo in self.wet.items():
+            gain = self._gain(name)
+            wet = fifo.pop(n)
+            if gain != 0.0:
+                remix += np.float32(gain) * wet
         if remix.size:
             self.peak = max(self.peak, float(np.abs(remix).max()))
         if self.limiter is not None:
-            return self.limiter.process(remix)
+            out = self.limiter.process(remix)
+            return np.concatenate([out, self.limiter.finish()], axis=1) if final else out
         self.clipped += int(np.count_nonzero(np.abs(remix) > 1.0))
         return remix
 
+    def mix(self, original: np.ndarray, block: StemBlock) -> np.ndarray:
+        """The remix samples ready after this block (float32 (channels, m))."""
+        self.base.push(self._base(original, block))
+        self.processed = {}
+        for name, chain in self.chains.items():
+            stem = block.residual if name == "residual" else block.stems[self.names.index(name)]
+            out = chain.process(stem)
+            self.processed[name] = out
+            self.wet[name].push(out)
+        return self._ready(final=False)
+
     def finish(self) -> np.ndarray:
-        if self.limiter is not None:
-            return self.limiter.finish()
-        return np.zeros((0, 0), dtype=np.float32)
+        """The rest of the remix, to the end of the longest stream (a ringing tail included)."""
+        self.processed = {}
+        for name, chain in self.chains.items():
+            out = chain.finish()
+            self.processed[name] = out
+            self.wet[name].push(out)
+        return self._ready(final=True)
 
 
 def iter_remix(
-    separation: Separation, recipe: Recipe, limiter_ceiling: float | None = None, remixer: Remixer | None = None
+    separation: Separation,
+    recipe: Recipe,
+    limiter_ceiling: float | None = None,
+    remixer: Remixer | None = None,
+    tail: str = "cut",
 ) -> Iterator[np.ndarray]:
-    """The remix as float32 (channels, n) blocks, from the clip's first audio sample to its last."""
+    """The remix as float32 (channels, n) blocks, from the clip's first audio sample to its last
+    (and on through the effects' tails with ``tail="ring"``)."""
     analysis = separation.analysis
-    remixer = remixer or Remixer(recipe, analysis.sample_rate, analysis.audio.shape[0], limiter_ceiling)
+    remixer = remixer or Remixer(recipe, analysis.sample_rate, analysis.audio.shape[0], limiter_ceiling,
+                                 chains_for(separation, recipe, tail))  # fmt: skip
     for block in separation.iter_blocks(residual=True):
         n = block.stems.shape[-1]
         out = remixer.mix(analysis.audio[:, block.sample_start : block.sample_start + n], block)
@@ -110,15 +212,25 @@ def iter_remix(
 
 @dataclass
 class RenderResult:
-    """What a render wrote: stem files by source name, the residual and the remix (None when not written),
+    """What a render wrote: stem files by source name, processed stems (sources with effects), the
+    residual and the remix (None when not written),
     the remix's peak before limiting, the limiter's deepest gain reduction in dB, and warnings (one line each)."""
 
     stems: dict[str, Path] = field(default_factory=dict)
+    processed: dict[str, Path] = field(default_factory=dict)  # name -> its stem through its effect chain
     residual: Path | None = None
     remix: Path | None = None
     remix_peak: float = 0.0
     reduction_db: float = 0.0
     warnings: list[str] = field(default_factory=list)
+
+
+def _write_mix(writers: dict, mixed: np.ndarray, processed: dict[str, np.ndarray], remix: bool, stems: bool) -> None:
+    if remix:
+        writers["remix"].write(mixed)
+    if stems:
+        for name, samples in processed.items():
+            writers[f"{name}.fx"].write(samples)
 
 
 def render(
@@ -131,11 +243,15 @@ def render(
     peaks: str | None = None,
     protect: tuple[Path, ...] = (),
     progress: Progress | None = None,
+    tail: str = "cut",
 ) -> RenderResult:
     """Write ``<prefix>.<source>.<ext>`` per source, ``<prefix>.residual.<ext>`` (when the recipe's
     output asks for it) and ``<prefix>.remix.<ext>`` into ``out_dir``, streaming, each file atomic.
+    A source (or residual) with effects also gets ``<prefix>.<source>.fx.<ext>``, its processed stem;
+    the stem itself stays as separated.
 
-    ``audio_format`` and ``peaks`` default to the recipe's output settings. ``progress("render",
+    ``audio_format`` and ``peaks`` default to the recipe's output settings; ``tail`` "cut" keeps every
+    file as long as the clip's audio, "ring" lets effect tails ring on. ``progress("render",
     done_seconds, total_seconds)`` after each block."""
     audio_format = audio_format or recipe.output.format
     if audio_format not in FORMAT_SUFFIXES:
@@ -157,9 +273,13 @@ def render(
         paths.update({name: out_dir / f"{prefix}.{name}{suffix}" for name in names})
         if recipe.output.residual:
             paths["residual"] = out_dir / f"{prefix}.residual{suffix}"
+    chains = chains_for(separation, recipe, tail)
+    if stems:
+        paths.update({f"{name}.fx": out_dir / f"{prefix}.{name}.fx{suffix}" for name in chains})
     if remix:
         paths["remix"] = out_dir / f"{prefix}.remix{suffix}"
-    remixer = Remixer(recipe, rate, channels, ceiling_for(audio_format) if limits(audio_format, peaks) else None)
+    ceiling = ceiling_for(audio_format) if limits(audio_format, peaks) else None
+    remixer = Remixer(recipe, rate, channels, ceiling, chains)
     stem_peaks = dict.fromkeys(names + ["residual"], 0.0)
     total_seconds = separation.num_samples / rate
     writers: dict[str, media.AudioWriter] = {}
@@ -176,14 +296,13 @@ def render(
                 if "residual" in writers:
                     writers["residual"].write(block.residual)
                     stem_peaks["residual"] = max(stem_peaks["residual"], float(np.abs(block.residual).max(initial=0.0)))
-            if remix:
-                writers["remix"].write(
-                    remixer.mix(analysis.audio[:, block.sample_start : block.sample_start + n], block)
-                )
+            if remix or chains:
+                mixed = remixer.mix(analysis.audio[:, block.sample_start : block.sample_start + n], block)
+                _write_mix(writers, mixed, remixer.processed, remix, stems)
             if progress is not None:
                 progress("render", (block.sample_start + n) / rate, total_seconds)
-        if remix:
-            writers["remix"].write(remixer.finish().reshape(channels, -1))
+        if remix or chains:
+            _write_mix(writers, remixer.finish().reshape(channels, -1), remixer.processed, remix, stems)
         for writer in writers.values():
             writer.close()
     except BaseException:
@@ -192,6 +311,7 @@ def render(
         raise
     result = RenderResult(
         stems={name: paths[name] for name in names if name in paths},
+        processed={name: paths[f"{name}.fx"] for name in chains if f"{name}.fx" in paths},
         residual=paths.get("residual"),
         remix=paths.get("remix"),
         remix_peak=remixer.peak,

@@ -40,6 +40,7 @@ MAX_EFFECTS = 32
 MAX_NAME_CHARS = 64
 MAX_PATH_CHARS = 4096
 MAX_TEXT_CHARS = 256
+MAX_STATE_CHARS = 512 * 1024  # a VST3 plugin's saved state, base64
 GAIN_DB_RANGE = (-120.0, 36.0)
 MAX_SECONDS = 30 * 24 * 3600.0
 MAX_PIXELS = 1 << 16
@@ -94,10 +95,12 @@ class PartRef:
 
 @dataclass
 class Effect:
-    """One plugin of an effect chain: its name (a built-in plugin's class, or a plugin file) and parameters."""
+    """One plugin of an effect chain: its name (a pedalboard plugin's class, a VST3 file, or a
+    ``pixelsep.*`` processor), its parameters, and for a VST3 plugin its saved state (base64)."""
 
     plugin: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    state: str | None = None
 
 
 @dataclass
@@ -176,7 +179,10 @@ def _clip_path_text(path: Path, base: Path | None) -> str:
 
 
 def _effects_out(effects: list[Effect]) -> list[dict]:
-    return [{"plugin": e.plugin, "parameters": dict(e.parameters)} for e in effects]
+    return [
+        {"plugin": e.plugin, "parameters": dict(e.parameters), **({"state": e.state} if e.state is not None else {})}
+        for e in effects
+    ]
 
 
 def to_dict(recipe: Recipe, base: Path | None = None) -> dict:
@@ -341,11 +347,14 @@ def check_relative_folder(text: str, what: str) -> str:
 def _effects_in(items: list, where: str) -> list[Effect]:
     effects = []
     for i, item in enumerate(items):
-        reader = _Reader(item, f"{where}[{i}]", ("plugin", "parameters"))
+        reader = _Reader(item, f"{where}[{i}]", ("plugin", "parameters"), ("state",))
         parameters = reader.data["parameters"]
         if not isinstance(parameters, dict) or len(parameters) > 256:
             raise InputError(f"recipe: {where}[{i}].parameters must be an object of at most 256 entries")
-        effects.append(Effect(reader.text("plugin", MAX_PATH_CHARS), dict(parameters)))
+        state = reader.text("state", MAX_STATE_CHARS) if reader.has("state") else None
+        if state is not None and not re.fullmatch(r"[A-Za-z0-9+/=\s]*", state):
+            raise InputError(f"recipe: {where}[{i}].state must be base64 text")
+        effects.append(Effect(reader.text("plugin", MAX_PATH_CHARS), dict(parameters), state))
     return effects
 
 

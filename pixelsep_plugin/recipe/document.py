@@ -140,6 +140,13 @@ class Recipe:
     sources: list[SourceEdit] = field(default_factory=list)
     residual: ResidualEdit = field(default_factory=ResidualEdit)
     output: OutputSettings = field(default_factory=OutputSettings)
+    # the folder of the file it was read from or saved to (not part of the document): relative paths in
+    # effect parameters (a swap's MIDI file) are resolved against it; None: the clip's folder
+    folder: Path | None = field(default=None, compare=False)
+
+    @property
+    def base_folder(self) -> Path:
+        return self.folder if self.folder is not None else self.clip.path.parent
 
     def source(self, name: str) -> SourceEdit | None:
         return next((s for s in self.sources if s.name == name), None)
@@ -505,9 +512,11 @@ def load(path: Path | str) -> Recipe:
     except OSError as error:
         raise InputError(f"cannot read recipe {path.name} ({error.strerror}): check the file") from None
     try:
-        return loads(text, path.resolve().parent)
+        recipe = loads(text, path.resolve().parent)
     except InputError as error:
         raise InputError(f"{path.name}: {error}") from None
+    recipe.folder = path.resolve().parent
+    return recipe
 
 
 def save(recipe: Recipe, path: Path | str, protect: tuple[Path, ...] = ()) -> Path:
@@ -521,6 +530,7 @@ def save(recipe: Recipe, path: Path | str, protect: tuple[Path, ...] = ()) -> Pa
     text = recipe.to_json(base=path.resolve().parent)
     with atomic_destination(path, protect=(recipe.clip.path, *protect)) as temp:
         temp.write_text(text, encoding="utf-8")
+    recipe.folder = path.resolve().parent
     return path
 
 

@@ -100,7 +100,7 @@ def chains_for(separation: Separation, recipe: Recipe, tail: str = "cut") -> dic
         if effects:
             context = StemContext(
                 name, analysis.sample_rate, analysis.audio.shape[0], separation.num_samples,
-                stem_of(index if index < len(names) else None), base_folder=recipe.clip.path.parent,
+                stem_of(index if index < len(names) else None), base_folder=recipe.base_folder,
             )  # fmt: skip
             chains[name] = build_chain(effects, context, tail)
     return chains

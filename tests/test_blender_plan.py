@@ -14,6 +14,7 @@ from host_bridge.blender.plan import (
     StripSpan,
     add_click,
     adopt,
+    chain_summary,
     free_channels,
     gain_db,
     locate_stems,
@@ -26,6 +27,7 @@ from host_bridge.blender.plan import (
     safe_name,
     stem_folder,
     stem_prefix,
+    stem_recipe,
     stem_span,
     stem_tag,
     strip_name,
@@ -219,3 +221,18 @@ def test_muted_tags_remember_the_mute_for_their_recipe_only():
     assert mute_before(recipe, muted_tag(recipe, False)) is False
     assert mute_before(recipe, muted_tag(other, False)) is None
     assert mute_before(recipe, None) is None and mute_before(recipe, "{") is None and mute_before(recipe, "[]") is None
+
+
+def test_a_renders_stems_are_named_by_strip_and_revision():
+    recipe = _recipe()
+    stems = stem_recipe(recipe, "My Clip!", 3)
+    assert stems.prefix == "My_Clip.r3" and stems.output.format == "wav" and stems.output.residual
+    assert recipe.output.prefix == ""  # the edit itself keeps its own settings
+    assert stem_recipe(recipe, "x" * 63, 12).validate().prefix == "x" * 48 + ".r12"
+
+
+def test_the_panel_summarises_each_chain():
+    effects = [rcp.Effect("pixelsep.Swap", {"program": 56, "program_name": "Trumpet"}), rcp.Effect("Reverb", {}),
+               rcp.Effect("/plugins/Dragonfly Room.vst3", {}), rcp.Effect("pixelsep.Loudness", {"target_lufs": -23})]  # fmt: skip
+    assert chain_summary(effects) == "swap to Trumpet, Reverb, Dragonfly Room, Loudness"
+    assert chain_summary([]) == ""

@@ -178,6 +178,29 @@ def adopt(edit: Edit | None, loaded: rcp.Recipe, clip: Path, clip_sha256: str) -
     return Edit(recipe, edit.state)
 
 
+def stem_recipe(recipe: rcp.Recipe, movie_strip: str, revision: int) -> rcp.Recipe:
+    """The recipe as the stems of one render are written: float WAV, the residual, file names
+    ``<strip>.r<revision>.<source>.wav`` (and ``.fx.wav`` for a source with effects)."""
+    output = replace(recipe.output, prefix=stem_prefix(movie_strip, revision), format="wav", residual=True)
+    return replace(recipe, output=output)
+
+
+def chain_summary(effects: Sequence[rcp.Effect]) -> str:
+    """A source's effect chain in a line for the panel: "swap to Trumpet, Reverb, Compressor" ("" when none)."""
+    names = []
+    for effect in effects:
+        if effect.plugin == "pixelsep.Swap":
+            target = effect.parameters.get("program_name") or effect.parameters.get("program", "?")
+            names.append(f"swap to {target}")
+        else:
+            names.append(
+                Path(effect.plugin).stem
+                if effect.plugin.lower().endswith(".vst3")
+                else effect.plugin.removeprefix("pixelsep.")
+            )
+    return ", ".join(names)
+
+
 def stem_tag(edit: Edit, movie_strip: str, source: str | None) -> str:
     """The tag (custom property ``STRIP_PROPERTY``) of the strip that plays ``source`` (None: the residual)."""
     return json.dumps({"recipe": edit.state.key, "movie": movie_strip, "source": source}, sort_keys=True)
@@ -269,8 +292,8 @@ def stem_span(
 
 
 def safe_name(name: str) -> str:
-    """A source name as a file name: letters, digits, '-', '_' and '.' kept, the rest '_'."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()).strip("._")
+    """A source name as a file name: letters, digits, '-', '_' and '.' kept, the rest '_' (at most 48 characters)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()).strip("._-")[:48].rstrip("._-")
     return cleaned or "source"
 
 

@@ -131,9 +131,9 @@ def _temp_root() -> Path:
 
 
 def render_edit(context, movie, edit: plan.Edit) -> None:
-    """Write every stem of ``edit`` and make the scene's sound strips match it."""
-    from pixelsep_plugin.api import write_stems
-    from pixelsep_plugin.recipe import engine_sources
+    """Write every stem of ``edit`` (through its effect chains, where a source has one) and make the
+    scene's sound strips match it."""
+    from pixelsep_plugin.api import render_recipe
 
     scene = context.scene
     editor = scene.sequence_editor
@@ -142,17 +142,18 @@ def render_edit(context, movie, edit: plan.Edit) -> None:
         raise RuntimeError("analyse the movie strip first")
     recipe, state = edit.recipe, edit.state
     folder, stored_prefix = plan.stem_folder(bpy.data.filepath, recipe.clip.sha256, movie.name, _temp_root())
-    separation = get_separator().separate(analysis, engine_sources(recipe), high_band=recipe.output.high_band)
     # every render gets new file names: a strip's sound is swapped, never its strip (which keeps its
     # channel, volume, mute and keyframes), and the files an Undo may return to stay as they were
     state.revision += 1
     wm = context.window_manager
     wm.progress_begin(0, 100)  # the cursor's percentage while the stems are written (the UI waits)
     try:
-        files = write_stems(separation, folder, plan.stem_prefix(movie.name, state.revision), protect=[recipe.clip.path],
-                            progress=lambda stage, done, total: wm.progress_update(100.0 * done / max(total, 1e-9)))  # fmt: skip
+        result = render_recipe(get_separator(), analysis, plan.stem_recipe(recipe, movie.name, state.revision), folder,
+                               stems=True, remix=False, peaks="warn",
+                               progress=lambda stage, done, total: wm.progress_update(100.0 * done / max(total, 1e-9)))  # fmt: skip
     finally:
         wm.progress_end()
+    files = {**result.stems, "residual": result.residual, **result.processed}  # a processed stem plays its source
     collection = compat.strips(editor)
     # sound strips that play the movie's own audio are muted, never deleted
     if not state.muted:
@@ -165,7 +166,7 @@ def render_edit(context, movie, edit: plan.Edit) -> None:
                                 scene_fps(scene), movie_fps(scene, movie))  # fmt: skip
     for entry in [*recipe.sources, None]:
         name = "residual" if entry is None else entry.name
-        stored = stored_prefix + (files.residual if entry is None else files.stems[name]).name
+        stored = stored_prefix + files[name].name
         existing = collection.get(state.residual_strip if entry is None else state.strips.get(name, ""))
         if existing is not None:
             existing.sound = bpy.data.sounds.load(stored, check_existing=False)
@@ -487,6 +488,30 @@ class PIXELSEP_OT_open_recipe(_FileOperator, bpy.types.Operator):
         return f"recipe opened: {len(edit.recipe.sources)} source(s)"
 
 
+class PIXELSEP_OT_rerender(bpy.types.Operator):
+    """Render the stems again with their effect chains and swaps (each stem strip keeps its place, volume keyframes and name)"""
+
+    bl_idname = "pixelsep.rerender"
+    bl_label = "Re-render Stems"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        movie = active_movie(context)
+        return movie is not None and plan.RECIPE_PROPERTY in movie and analysis_of(movie) is not None
+
+    def execute(self, context):
+        movie, edit = _active_edit(context)
+        try:
+            edit.recipe = recipe_as_played(context.scene, edit)
+            render_edit(context, movie, edit)
+        except Exception as error:
+            self.report({"ERROR"}, str(error).splitlines()[0] if str(error) else type(error).__name__)
+            return {"CANCELLED"}
+        self.report({"INFO"}, "stems rendered again")
+        return {"FINISHED"}
+
+
 class PIXELSEP_OT_render_remix(_FileOperator, bpy.types.Operator):
     """Render the remix (the stems at their strips' volumes and mutes) to an audio file or a video with it as its sound"""
 
@@ -542,6 +567,7 @@ def _move_temporary_stems(filepath, *args):
 CLASSES = (
     PIXELSEP_OT_analyze, PIXELSEP_OT_add_source, PIXELSEP_OT_pick, PIXELSEP_OT_solo, PIXELSEP_OT_remove,
     PIXELSEP_OT_save_recipe, PIXELSEP_OT_open_recipe, PIXELSEP_OT_render_remix, PIXELSEP_OT_export_timeline,
+    PIXELSEP_OT_rerender,
 )  # fmt: skip
 
 

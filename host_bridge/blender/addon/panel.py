@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bpy
 
+from host_bridge.blender import plan
+
 from . import compat, operators
 
 
@@ -35,7 +37,9 @@ class PIXELSEP_PT_panel(bpy.types.Panel):
             return
         collection = compat.strips(context.scene.sequence_editor)
         box = layout.box()
-        for name in [*edit.state.strips.values(), edit.state.residual_strip]:
+        chained = False
+        entries = [(edit.state.strips.get(s.name, ""), s.effects) for s in edit.recipe.sources]
+        for name, effects in [*entries, (edit.state.residual_strip, edit.recipe.residual.effects)]:
             strip = collection.get(name) if name else None
             if strip is None:
                 continue
@@ -44,6 +48,12 @@ class PIXELSEP_PT_panel(bpy.types.Panel):
             row.prop(strip, "volume", text="")
             row.prop(strip, "mute", text="", icon="HIDE_ON" if strip.mute else "HIDE_OFF")
             row.operator("pixelsep.solo", text="", icon="SOLO_ON").strip_name = name
+            summary = plan.chain_summary(effects)
+            if summary:
+                chained = True
+                box.label(text=summary, icon="MODIFIER")
+        if chained:
+            layout.operator("pixelsep.rerender", icon="FILE_REFRESH")
         row = layout.row(align=True)
         row.operator("pixelsep.save_recipe", icon="FILE_TICK")
         row.operator("pixelsep.render_remix", icon="RENDER_ANIMATION")

@@ -124,6 +124,8 @@ def test_remix_errors_before_heavy_work(clip_factory, tmp_path, capsys):
         (["-o", tmp_path / "x.mp4", "--gain", "loud"], "cannot read gain"),
         (["-o", tmp_path / "x.mp4", "--recipe", tmp_path / "x.txt"], "--recipe must be a .json file"),
         (["-o", tmp_path / "x.mp4", "--at", "9999,1"], "outside the"),
+        (["--at", "30,60", "--name", "(lead)", "-o", tmp_path / "x.mp4"], "is not usable"),
+        (["--at", "30,60", "--name", "Remix", "-o", tmp_path / "x.mp4"], "is reserved"),
     ]:
         args = args if "--at" in args else ["--at", "30,60", *args]
         code, _, err = run(capsys, "remix", clip, *args, "--model", "no-such-model")

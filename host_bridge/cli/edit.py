@@ -240,6 +240,8 @@ def run_remix(args) -> int:
     media.require_video(info)
     sources = build_sources(getattr(args, "specs", None) or [])
     check_sources(sources, info)
+    for source in sources:
+        rcp.check_name(source.name)
     separator = Separator(args.model, threads=args.threads, cache_root=args.cache_dir, use_cache=not args.no_cache)
     analysis = _analyse(separator, args.clip, args.quiet)
     clip = rcp.clip_ref(args.clip, sha256=analysis.meta["clip"]["sha256"])

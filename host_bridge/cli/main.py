@@ -175,8 +175,13 @@ def cmd_separate(args) -> int:
     info = _probe_clip(args.clip)
     sources = build_sources(getattr(args, "specs", None) or [])
     check_sources(sources, info)
-    if args.recipe is not None and (Path(args.recipe).name != args.recipe or not args.recipe.lower().endswith(".json")):
-        raise InputError(f"--recipe is a file name ending in .json, written beside the stems; not {args.recipe!r}")
+    if args.recipe is not None:
+        from pixelsep_plugin.recipe import check_name
+
+        if Path(args.recipe).name != args.recipe or not args.recipe.lower().endswith(".json"):
+            raise InputError(f"--recipe is a file name ending in .json, written beside the stems; not {args.recipe!r}")
+        for source in sources:
+            check_name(source.name)
     separator, analysis = _load_and_analyse(args)
     started = time.perf_counter()
     separation = separator.separate(analysis, sources, high_band=args.high_band)

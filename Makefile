@@ -15,14 +15,17 @@ UNTRAINED := models/small-untrained
 # generator (training data, tests): SoundFonts, real recorded notes and loops, the emoji font, and
 # npm for the picture packages, cairo to draw them. (sonic-pi-samples and timgm6mb-soundfont are the held-out sounds.)
 # melt (MLT) and ges-launch-1.0 (GStreamer Editing Services, with the plugins that decode mp4/H.264/AAC and
-# write WAV) render the editing timelines in the timeline tests.
+# write WAV) render the editing timelines in the timeline tests. zam-plugins: VST3 plugins (ZamCompX2,
+# ZaMaximX2) that the effect-chain tests load by path.
 SYSTEM_PACKAGES := python3-venv fluid-soundfont-gm musescore-general-soundfont opl3-soundfont avldrums.lv2-soundfont \
 	lmms-common timgm6mb-soundfont sonic-pi-samples fonts-noto-color-emoji npm libcairo2 \
-	melt ges1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
+	melt ges1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav \
+	zam-plugins
 SYSTEM_FILES := /usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/sounds/sf3/MuseScore_General.sf3 \
 	/usr/share/sounds/sf2/OPL-3_FM_128M.sf2 /usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2 /usr/share/lmms/samples \
 	/usr/share/sounds/sf2/TimGM6mb.sf2 /usr/share/sonic-pi/samples /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf /usr/bin/npm \
-	/usr/bin/melt /usr/bin/ges-launch-1.0 /usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstlibav.so
+	/usr/bin/melt /usr/bin/ges-launch-1.0 /usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstlibav.so \
+	/usr/lib/vst3/ZamCompX2.vst3
 system-deps:
 	@missing=0; for f in $(SYSTEM_FILES); do [ -e $$f ] || missing=1; done; \
 	$(PYTHON) -c "import ctypes.util, sys; sys.exit(ctypes.util.find_library('cairo') is None)" || missing=1; \
@@ -42,8 +45,9 @@ $(BIN)/python: | system-deps
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python system-deps
-	$(BIN)/python -m pip install --quiet -e ".[train,eval,dev,timeline]"
+	$(BIN)/python -m pip install --quiet -e ".[train,eval,dev,timeline,cleanup,swap,effects]"
 	$(BIN)/python -m pip install --quiet --no-deps "tinysoundfont==0.3.7"
+	$(BIN)/python -m pip install --quiet --no-deps "basic-pitch==0.4.0"
 	touch $@
 
 setup: $(VENV)/.installed .npm/.installed

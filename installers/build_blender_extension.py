@@ -33,10 +33,10 @@ PLATFORMS = {
     "windows-x64": ["win_amd64"],
     "macos-arm64": ["macosx_11_0_arm64", "macosx_12_0_arm64", "macosx_13_0_arm64", "macosx_14_0_arm64"],
 }
-# What the engine's inference path needs besides numpy, with their own dependencies, and OpenTimelineIO
-# with its adapters for the panel's Export Timeline.
+# What the engine's inference path needs besides numpy, with their own dependencies; OpenTimelineIO
+# with its adapters for the panel's Export Timeline; pedalboard for the stems' effect chains.
 REQUIREMENTS = ["onnxruntime", "av", "flatbuffers", "packaging", "protobuf",
-                "opentimelineio", "otio-fcp-adapter", "otio-fcpx-xml-adapter", "otio-xges-adapter"]  # fmt: skip
+                "opentimelineio", "otio-fcp-adapter", "otio-fcpx-xml-adapter", "otio-xges-adapter", "pedalboard"]  # fmt: skip
 PYTHON_VERSIONS = ("3.11", "3.13")
 
 

@@ -49,12 +49,12 @@ class Separator:
         model: str | Path | None = None,
         providers: list[str] | None = None,
         threads: int | None = None,
-        cache_root: Path | None = None,
+        cache_root: Path | str | None = None,
         use_cache: bool = True,
     ):
         self.package: ModelPackage = load_package(resolve_model(model))
         self.nets = OnnxNets(self.package, providers=providers, threads=threads)
-        self.cache_root = cache_root
+        self.cache_root = Path(cache_root) if cache_root is not None else None
         self.use_cache = use_cache
 
     def analyze(

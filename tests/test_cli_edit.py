@@ -130,3 +130,21 @@ def test_remix_errors_before_heavy_work(clip_factory, tmp_path, capsys):
         args = args if "--at" in args else ["--at", "30,60", *args]
         code, _, err = run(capsys, "remix", clip, *args, "--model", "no-such-model")
         assert code == 1 and message in err, (args, err)
+
+
+def test_the_cleanup_preset_from_the_command_line(small_model, clip_factory, tmp_path, capsys):
+    pytest.importorskip("pyloudnorm")
+    pytest.importorskip("noisereduce")
+    clip = clip_factory("cli-cleanup.mp4", seconds=2.0)
+    out = tmp_path / "clean.wav"
+    code, stdout, err = run(capsys, "remix", clip, "--at", "30,60@1", "--name", "red", "--preset", "cleanup",
+                            "-o", out, "--recipe", tmp_path / "clean.json", "--model", small_model,
+                            "--cache-dir", tmp_path / "c", "-q")  # fmt: skip
+    assert code == 0, err
+    assert "warning: pixelsep.HumRemoval on residual: no mains hum found" in err  # said, in one line
+    edit = rcp.load(tmp_path / "clean.json")
+    assert [e.plugin for e in edit.source("red").effects] == [
+        "pixelsep.HumRemoval", "pixelsep.NoiseReduction", "pixelsep.Loudness",
+    ]  # fmt: skip
+    assert edit.residual.gain_db == -12 and len(edit.residual.effects) == 2
+    assert media.read_audio(out)[0].shape == media.read_audio(clip)[0].shape

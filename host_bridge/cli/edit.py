@@ -37,6 +37,20 @@ def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
         help="a source's (or residual's) gain in dB, e.g. trumpet=+6, residual=-12; -inf mutes (repeatable)",
     )
     parser.add_argument("--peaks", choices=("auto", "limit", "warn"), help="peaks above full scale: see README")
+    parser.add_argument(
+        "--preset",
+        choices=("cleanup",),
+        help="cleanup: remove hum and hiss from every source and the rest, bring the sources to -23 LUFS, "
+        "the rest down 12 dB (needs the cleanup extra)",
+    )
+
+
+def _apply_preset(recipe, preset: str | None):
+    if preset is None:
+        return recipe
+    from pixelsep_plugin.effects.cleanup import cleanup_preset
+
+    return cleanup_preset(recipe)
 
 
 def add_parsers(commands, add_model_options, part_action) -> None:
@@ -153,6 +167,8 @@ def _analyse(separator, clip: Path, quiet: bool):
 def _report(result) -> None:
     for name, path in result.stems.items():
         print(f"  {name}: {path}")
+    for name, path in result.processed.items():
+        print(f"  {name} through its effects: {path}")
     if result.residual is not None:
         print(f"  residual: {result.residual}")
     if result.remix is not None:
@@ -193,7 +209,7 @@ def run_render(args) -> int:
         _check_writable_file(args.multitrack, MULTITRACK_SUFFIXES, "--multitrack")
     if args.no_stems and args.no_remix and not (args.video or args.multitrack):
         raise InputError("--no-stems and --no-remix leave nothing to render")
-    recipe = _open_recipe(args)
+    recipe = _apply_preset(_open_recipe(args), args.preset)
     if gains:
         recipe = rcp.apply_gains(recipe, gains)
     for path in (args.video, args.multitrack):
@@ -246,7 +262,7 @@ def run_remix(args) -> int:
     analysis = _analyse(separator, args.clip, args.quiet)
     clip = rcp.clip_ref(args.clip, sha256=analysis.meta["clip"]["sha256"])
     recipe = rcp.new_recipe(clip, separator.package.model_id, separator.package.checksum, sources)
-    recipe = rcp.apply_gains(recipe, gains)
+    recipe = rcp.apply_gains(_apply_preset(recipe, args.preset), gains)
     if args.peaks:
         recipe.output.peaks = args.peaks
     from pixelsep_plugin.api import render_remix_file

@@ -1,4 +1,4 @@
-"""The ``pixelsep`` command: analyze, separate, render, remix, timeline, heatmap, info, synth, train, eval.
+"""The ``pixelsep`` command: analyze, separate, render, remix, timeline, swap, heatmap, info, synth, train, eval.
 
 ``get_parser()`` builds the parser and ``main(argv)`` runs a command in-process and returns the exit
 status (0 ok, 1 a problem with the input or environment, 2 bad usage). Problems are reported as one
@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from host_bridge.cli import edit, evaluate, synth, train
+from host_bridge.cli import edit, effects, evaluate, swap, synth, train
 from host_bridge.cli.progress import ProgressBar
 from host_bridge.cli.sources import SourceSpec, build_sources, check_sources
 from pixelsep_plugin import __version__
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from pixelsep_plugin import media
 
 PROG = "pixelsep"
+_default_show_warning = warnings.showwarning
 
 
 class _PartAction(argparse.Action):
@@ -98,6 +100,8 @@ def get_parser() -> argparse.ArgumentParser:
     _add_model_options(sep)
 
     edit.add_parsers(commands, _add_model_options, _PartAction)
+    swap.add_parser(commands)
+    effects.add_parser(commands)
 
     heat = commands.add_parser("heatmap", help="draw where the sound comes from over a frame (PNG)")
     heat.add_argument("clip", type=Path)
@@ -245,17 +249,31 @@ COMMANDS = {
     "render": edit.run_render,
     "remix": edit.run_remix,
     "timeline": edit.run_timeline,
+    "swap": swap.run,
+    "effects": effects.run,
     "synth": synth.run,
     "train": train.run,
     "eval": evaluate.run,
 }
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings about the user's material (an effect that found nothing to do) as one line; others as Python prints them."""
+    from pixelsep_plugin.effects import EffectWarning
+
+    if issubclass(category, EffectWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = get_parser()
     args = parser.parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return COMMANDS[args.command](args)
     except PixelsepError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1

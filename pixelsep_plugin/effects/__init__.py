@@ -29,6 +29,13 @@ import numpy as np
 from pixelsep_plugin.errors import InputError
 
 TAIL_MODES = ("cut", "ring")
+
+
+class EffectWarning(UserWarning):
+    """An effect could not do all of its work on a stem (one line: which effect, which stem, why); renders
+    collect these into their warnings."""
+
+
 DEFAULT_TAIL_SECONDS = 5.0
 
 
@@ -77,14 +84,15 @@ Builder = Callable[["object", StemContext], Stage]  # (Effect, context) -> Stage
 # exact plugin name -> builder; modules that provide effects add theirs on import (see _load)
 BUILDERS: dict[str, Builder] = {}
 # (predicate on the plugin name, module to import): where builders for a kind of name live
-_PROVIDERS: list[tuple[Callable[[str], bool], str]] = [
-    (lambda name: name == "pixelsep.Swap", "pixelsep_plugin.effects.swap"),
-    (lambda name: name.startswith("pixelsep."), "pixelsep_plugin.effects.cleanup"),
+_PROVIDERS: list[tuple[Callable[[str], bool], str, str]] = [  # (matches the name, module, the extra it needs)
+    (lambda name: name == "pixelsep.Swap", "pixelsep_plugin.effects.swap", "swap"),
+    (lambda name: name.startswith("pixelsep."), "pixelsep_plugin.effects.cleanup", "cleanup"),
     (
         lambda name: name.lower().endswith((".vst3", ".component")) or "/" in name or "\\" in name,
         "pixelsep_plugin.effects.plugins",
+        "effects",
     ),  # fmt: skip
-    (lambda name: name[:1].isupper(), "pixelsep_plugin.effects.plugins"),
+    (lambda name: name[:1].isupper(), "pixelsep_plugin.effects.plugins", "effects"),
 ]
 
 
@@ -104,12 +112,12 @@ def builder_for(plugin: str) -> Builder:
 
     if plugin in BUILDERS:
         return BUILDERS[plugin]
-    for matches, module in _PROVIDERS:
+    for matches, module, extra in _PROVIDERS:
         if matches(plugin):
             try:
                 provider = importlib.import_module(module)
             except ImportError as error:
-                raise InputError(f"effect {plugin!r} needs {error.name}: pip install 'pixelsep[effects]'") from None
+                raise InputError(f"effect {plugin!r} needs {error.name}: pip install 'pixelsep[{extra}]'") from None
             if plugin in BUILDERS:
                 return BUILDERS[plugin]
             find = getattr(provider, "find_builder", None)

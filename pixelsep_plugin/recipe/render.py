@@ -15,6 +15,7 @@ for further work); a stem that a format clips is warned about the same way.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 
 from pixelsep_plugin import media
 from pixelsep_plugin.audio.limiter import PeakLimiter
-from pixelsep_plugin.effects import Chain, StemContext, build_chain
+from pixelsep_plugin.effects import Chain, EffectWarning, StemContext, build_chain
 from pixelsep_plugin.errors import InputError
 from pixelsep_plugin.recipe.document import Recipe
 from pixelsep_plugin.recipe.edit import linear_gains
@@ -233,7 +234,23 @@ def _write_mix(writers: dict, mixed: np.ndarray, processed: dict[str, np.ndarray
             writers[f"{name}.fx"].write(samples)
 
 
-def render(
+def render(*args, **kwargs) -> RenderResult:
+    """See :func:`_render`; warnings that effects raise (:class:`~pixelsep_plugin.effects.EffectWarning`)
+    are collected into the result's warnings, once each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EffectWarning)
+        result = _render(*args, **kwargs)
+    for warning in caught:
+        if issubclass(warning.category, EffectWarning):
+            text = str(warning.message)
+            if text not in result.warnings:
+                result.warnings.append(text)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return result
+
+
+def _render(
     separation: Separation,
     recipe: Recipe,
     out_dir: Path,

@@ -6,9 +6,10 @@ For a clip ``NAME`` the generator writes into its folder:
 - ``NAME.<performer>.flac``: each performer's own stem (stereo, 24-bit FLAC, exactly the signal
   mixed into the clip before AAC), named by the instrument;
 - ``NAME.json``: the sidecar: seed, split, size, frame rate, and per performer its instrument,
-  picture style, sound source, melody, tempo, room and recording settings, stem file, and for
-  every frame its bounding box ``[x0, y0, x1, y1]`` and a point on its picture ``[x, y]`` (the
-  opaque pixel nearest the box's centre: where a user would click it).
+  picture style, sound source, melody, tempo, its notes (``note_events``: onset and note-off in
+  seconds, MIDI pitch, velocity), room and recording settings, stem file, and for every frame its
+  bounding box ``[x0, y0, x1, y1]`` and a point on its picture ``[x, y]`` (the opaque pixel nearest
+  the box's centre: where a user would click it).
 
 Clips are deterministic by (kind, split, seed). Melodies of one split are never used in another
 (see :mod:`.melodies`), and the seeds of a split's clips are their own.
@@ -221,6 +222,11 @@ def make_clip(
                 "melody": performance.melody_id,
                 "tempo_bpm": round(performance.tempo_bpm, 2),
                 "notes": len(performance.events),
+                # each note as played: [onset_seconds, offset_seconds (its note-off), MIDI pitch (percussion:
+                # the General MIDI drum note), velocity]; empty for recorded phrases, whose notes are unknown
+                "note_events": [
+                    [round(e.start, 5), round(e.start + e.length, 5), e.pitch, e.velocity] for e in performance.events
+                ],
                 "performance": performance.settings,
                 "room": room,
                 "recording": recording,

@@ -52,6 +52,7 @@ def scenario(request, tmp_path_factory):
     assert main(cli) == 0
     made = recipe.load(work / "cli" / "duet.json")
     made.sources[0].gain_db = -6.0
+    made.sources[0].effects.append(recipe.Effect("Gain", {"gain_db": -6.0}))  # a pedalboard chain, played in Blender
     recipe.save(made, work / "cli" / "duet.json")
     run = subprocess.run(
         [str(_blender_python(version)), str(REPO / "tests" / "blender" / "scenario.py"), "--", str(archive), str(EXAMPLE), str(out), str(work)],
@@ -251,5 +252,7 @@ def test_a_recipe_from_the_command_line_opens_in_blender(scenario):
     assert [s["name"] for s in opened["recipe"]["sources"]] == ["long-drum"]
     strip = opened["strips"]["duetB.long-drum"]
     assert strip["volume"] == pytest.approx(10 ** (-6 / 20), rel=1e-4) and not strip["mute"]
+    assert [e["plugin"] for e in opened["recipe"]["sources"][0]["effects"]] == ["Gain"]
+    assert strip["file"].endswith(".long-drum.fx.wav")  # the stem through its chain plays
     cli_stem = media.read_audio(work / "cli" / "duet.long-drum.wav")[0]
-    np.testing.assert_allclose(media.read_audio(strip["file"])[0], cli_stem, atol=1e-5)
+    np.testing.assert_allclose(media.read_audio(strip["file"])[0], 10 ** (-6 / 20) * cli_stem, atol=1e-5)

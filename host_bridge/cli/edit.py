@@ -221,7 +221,7 @@ def run_render(args) -> int:
     peaks = args.peaks or recipe.output.peaks
     started = time.perf_counter()
     if not (args.no_stems and args.no_remix):
-        bar = ProgressBar("render", enabled=not args.quiet)
+        bar = ProgressBar("writing", enabled=not args.quiet)
         try:
             result = render_recipe(
                 separator, analysis, recipe, out_dir, stems=not args.no_stems, remix=not args.no_remix,
@@ -267,7 +267,7 @@ def run_remix(args) -> int:
         recipe.output.peaks = args.peaks
     from pixelsep_plugin.api import render_remix_file
 
-    bar = ProgressBar("render", enabled=not args.quiet)
+    bar = ProgressBar("writing", enabled=not args.quiet)
     try:
         written, warnings = render_remix_file(separator, analysis, recipe, args.out, progress=bar.update)
     finally:
@@ -291,7 +291,7 @@ def run_timeline(args) -> int:
     out_dir = rcp.output_folder(recipe, args.recipe)
     separator = _separator_for(args, recipe)
     analysis = _analyse(separator, recipe.clip.path, args.quiet)
-    bar = ProgressBar("render", enabled=not args.quiet)
+    bar = ProgressBar("writing", enabled=not args.quiet)
     try:
         written = export_timeline(separator, analysis, recipe, args.out, stems_dir=out_dir, audio_format=args.format,
                                   progress=bar.update)  # fmt: skip

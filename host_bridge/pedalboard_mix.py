@@ -42,6 +42,7 @@ from pixelsep_plugin.effects import DEFAULT_TAIL_SECONDS, TAIL_MODES, Chain
 from pixelsep_plugin.effects.plugins import effect_from_plugin, load_plugin, pedalboard_stage, plugin_from_effect
 from pixelsep_plugin.errors import InputError
 from pixelsep_plugin.recipe import Effect, Recipe, linear_gains
+from pixelsep_plugin.recipe.render import SampleQueue
 
 if TYPE_CHECKING:
     import pedalboard
@@ -64,36 +65,6 @@ class MixBlock:
     sample_start: int
     remix: np.ndarray
     stems: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-class _Queue:
-    """Samples of one stream waiting to be mixed: float32 (channels, n) pieces, popped in order."""
-
-    def __init__(self, num_channels: int):
-        self.pieces: list[np.ndarray] = []
-        self.size = 0
-        self.num_channels = num_channels
-
-    def push(self, samples: np.ndarray) -> None:
-        if samples.shape[1]:
-            self.pieces.append(samples)
-            self.size += samples.shape[1]
-
-    def pop(self, n: int) -> np.ndarray:
-        """The next ``n`` samples, zeros past the end of what was pushed."""
-        out = np.zeros((self.num_channels, n), dtype=np.float32)
-        filled = 0
-        while filled < n and self.pieces:
-            piece = self.pieces[0]
-            take = min(n - filled, piece.shape[1])
-            out[:, filled : filled + take] = piece[:, :take]
-            filled += take
-            if take == piece.shape[1]:
-                self.pieces.pop(0)
-            else:
-                self.pieces[0] = piece[:, take:]
-        self.size = max(0, self.size - n)
-        return out
 
 
 def _board_of(board: pedalboard.Pedalboard | pedalboard.Plugin) -> pedalboard.Pedalboard:
@@ -214,7 +185,7 @@ class StemMixer:
             for name, board in self.boards.items()
         }
 
-    def _ready(self, base: _Queue, streams: dict[str, _Queue], start: int, size: int) -> MixBlock:
+    def _ready(self, base: SampleQueue, streams: dict[str, SampleQueue], start: int, size: int) -> MixBlock:
         remix = base.pop(size)
         stems = {}
         for name, queue in streams.items():
@@ -231,8 +202,8 @@ class StemMixer:
             raise InputError(f"block_size must be a positive whole number of samples, not {block_size!r}")
         chains = self._chains()
         analysis = self.separation.analysis
-        base = _Queue(self.num_channels)  # the clip less the stems that have boards, plus the gains of the rest
-        streams = {name: _Queue(self.num_channels) for name in (*self.names, RESIDUAL)}
+        base = SampleQueue(self.num_channels)  # the clip less the stems that have boards, plus the gains of the rest
+        streams = {name: SampleQueue(self.num_channels) for name in (*self.names, RESIDUAL)}
         start = 0
         for block in self.separation.iter_blocks(residual=True):
             n = block.stems.shape[-1]

@@ -52,8 +52,8 @@ def dbfs(value: float) -> str:
     return f"{20 * np.log10(max(value, 1e-12)):+.1f} dBFS"
 
 
-class _Fifo:
-    """Samples of one stream waiting to be mixed, float32 (channels, n) pieces."""
+class SampleQueue:
+    """Samples of one stream waiting to be mixed, float32 (channels, n) pieces, taken out in any amounts."""
 
     def __init__(self, num_channels: int):
         self.pieces: list[np.ndarray] = []
@@ -129,8 +129,8 @@ class Remixer:
         self.chains = dict(chains or {})
         self.limiter = PeakLimiter(sample_rate, num_channels, limiter_ceiling) if limiter_ceiling else None
         self.num_channels = num_channels
-        self.base = _Fifo(num_channels)  # the part of the remix known at once
-        self.wet = {name: _Fifo(num_channels) for name in self.chains}
+        self.base = SampleQueue(num_channels)  # the part of the remix known at once
+        self.wet = {name: SampleQueue(num_channels) for name in self.chains}
         self.processed: dict[str, np.ndarray] = {}
         self.peak = 0.0  # the remix's peak before limiting
         self.clipped = 0  # samples above full scale in what was handed out (no limiter)

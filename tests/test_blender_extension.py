@@ -256,3 +256,13 @@ def test_a_recipe_from_the_command_line_opens_in_blender(scenario):
     assert strip["file"].endswith(".long-drum.fx.wav")  # the stem through its chain plays
     cli_stem = media.read_audio(work / "cli" / "duet.long-drum.wav")[0]
     np.testing.assert_allclose(media.read_audio(strip["file"])[0], 10 ** (-6 / 20) * cli_stem, atol=1e-5)
+
+
+def test_re_render_keeps_the_strip_and_plays_the_new_render(scenario):
+    report, _ = scenario
+    assert report["rerender"] == ["FINISHED"]
+    before, after = report["opened"]["strips"]["duetB.long-drum"], report["rerendered"]["duetB.long-drum"]
+    assert (after["channel"], after["start"], after["end"]) == (before["channel"], before["start"], before["end"])
+    assert after["volume"] == pytest.approx(0.3) and after["file"] != before["file"]
+    assert after["file"].endswith(".r2.long-drum.fx.wav")
+    np.testing.assert_array_equal(media.read_audio(after["file"])[0], media.read_audio(before["file"])[0])

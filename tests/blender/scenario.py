@@ -173,4 +173,8 @@ editor.active_strip = movie_b
 bpy.ops.pixelsep.analyze()
 report["open_recipe"] = list(bpy.ops.pixelsep.open_recipe(filepath=str(cli_recipe)))
 report["opened"] = {"recipe": json.loads(movie_b["pixelsep"]), "strips": state(scene)}
+# the chain re-rendered from the panel: the strip keeps its name and place, and plays the new render
+strips_of(editor)["duetB.long-drum"].volume = 0.3
+report["rerender"] = list(bpy.ops.pixelsep.rerender())
+report["rerendered"] = state(scene)
 Path(out_path).write_text(json.dumps(report, indent=1))

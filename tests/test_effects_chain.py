@@ -113,3 +113,18 @@ def test_tails_are_cut_or_ring(edit, tmp_path):
 def test_unknown_effects_are_one_line():
     with pytest.raises(InputError, match="unknown effect 'no such thing'"):
         effects.builder_for("no such thing")
+
+
+def test_render_tail_from_the_command_line(small_model, clip_factory, tmp_path, capsys):
+    from host_bridge.cli.main import main
+
+    clip = clip_factory("fx-cli.mp4", seconds=2.0)
+    common = ["--model", small_model, "--cache-dir", tmp_path / "c", "-q"]
+    assert main([str(a) for a in ("separate", clip, "--at", "30,60", "--name", "red", "-o", tmp_path / "e",
+                                  "--recipe", "e.json", *common)]) == 0  # fmt: skip
+    edit = rcp.load(tmp_path / "e" / "e.json")
+    edit.source("red").effects.append(rcp.Effect("Echo", {"seconds": 0.5}))
+    rcp.save(edit, tmp_path / "e" / "e.json")
+    assert main([str(a) for a in ("render", tmp_path / "e" / "e.json", "--tail", "ring", *common)]) == 0
+    remix = _read(tmp_path / "e" / "fx-cli.remix.wav")
+    assert remix.shape[1] == _read(tmp_path / "e" / "fx-cli.red.wav").shape[1] + 22050

@@ -38,6 +38,11 @@ def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--peaks", choices=("auto", "limit", "warn"), help="peaks above full scale: see README")
     parser.add_argument(
+        "--tail",
+        choices=("cut", "ring"),
+        help="effect tails: cut at the clip's end or let them ring on (default: the recipe's)",
+    )
+    parser.add_argument(
         "--preset",
         choices=("cleanup",),
         help="cleanup: remove hum and hiss from every source and the rest, bring the sources to -23 LUFS, "
@@ -212,6 +217,8 @@ def run_render(args) -> int:
     recipe = _apply_preset(_open_recipe(args), args.preset)
     if gains:
         recipe = rcp.apply_gains(recipe, gains)
+    if args.tail:
+        recipe.output.tail = args.tail
     for path in (args.video, args.multitrack):
         if path is not None:
             _check_writable_file(path, VIDEO_SUFFIXES, "output", protect=recipe.clip.path)
@@ -265,6 +272,8 @@ def run_remix(args) -> int:
     recipe = rcp.apply_gains(_apply_preset(recipe, args.preset), gains)
     if args.peaks:
         recipe.output.peaks = args.peaks
+    if args.tail:
+        recipe.output.tail = args.tail
     from pixelsep_plugin.api import render_remix_file
 
     bar = ProgressBar("writing", enabled=not args.quiet)

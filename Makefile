@@ -45,7 +45,7 @@ $(BIN)/python: | system-deps
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python system-deps
-	$(BIN)/python -m pip install --quiet -e ".[train,eval,dev,timeline,cleanup,swap,effects]"
+	$(BIN)/python -m pip install --quiet -e ".[train,eval,dev,timeline,cleanup,swap,effects,cluster]"
 	$(BIN)/python -m pip install --quiet --no-deps "tinysoundfont==0.3.7"
 	$(BIN)/python -m pip install --quiet --no-deps "basic-pitch==0.4.0"
 	touch $@

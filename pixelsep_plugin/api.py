@@ -78,11 +78,14 @@ def write_stems(
     residual: bool = True,
     protect: Sequence[Path] = (),
     progress: Progress | None = None,
+    span_seconds: tuple[float, float] | None = None,
 ) -> StemFiles:
     """Render a separation to ``out_dir/<prefix>.<source>.<format>`` (+ ``.residual``), streaming.
 
     Files are written to temporary names and renamed into place only when complete.
     ``progress("stems", done_seconds, total_seconds)`` is called after each block.
+    ``span_seconds=(start, end)``: the files hold only that span of the clip (clipped to its length),
+    equal to the same samples of a whole render.
     """
     if audio_format not in AUDIO_FORMATS:
         raise InputError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}, not {audio_format!r}")
@@ -90,18 +93,22 @@ def write_stems(
     analysis = separation.analysis
     names = [s.name for s in separation.sources] + (["residual"] if residual else [])
     paths = {name: out_dir / f"{prefix}.{name}.{audio_format}" for name in names}
-    total_seconds = separation.num_samples / analysis.sample_rate
+    sample_start, sample_stop = 0, separation.num_samples
+    if span_seconds is not None:
+        sample_start, sample_stop = separation.span_samples(*span_seconds)
+    total_seconds = (sample_stop - sample_start) / analysis.sample_rate
     writers: dict[str, media.AudioWriter] = {}
     try:
         for name, path in paths.items():
             writers[name] = media.AudioWriter(path, analysis.sample_rate, analysis.channel_layout, protect=protect)
-        for block in separation.iter_blocks(residual=residual):
+        blocks = separation.iter_blocks(residual=residual, sample_start=sample_start, sample_stop=sample_stop)
+        for block in blocks:
             for i, source in enumerate(separation.sources):
                 writers[source.name].write(block.stems[i])
             if residual:
                 writers["residual"].write(block.residual)
             if progress is not None:
-                done = (block.sample_start + block.stems.shape[-1]) / analysis.sample_rate
+                done = (block.sample_start - sample_start + block.stems.shape[-1]) / analysis.sample_rate
                 progress("stems", done, total_seconds)
         for writer in writers.values():
             writer.close()

@@ -1,4 +1,5 @@
-"""The ``pixelsep`` command: analyze, separate, render, remix, timeline, swap, heatmap, info, synth, train, eval.
+"""The ``pixelsep`` command: analyze, separate, render, remix, timeline, effects, swap, batch, heatmap, info, synth,
+train, eval.
 
 ``get_parser()`` builds the parser and ``main(argv)`` runs a command in-process and returns the exit
 status (0 ok, 1 a problem with the input or environment, 2 bad usage). Problems are reported as one
@@ -8,6 +9,7 @@ line on stderr, before any heavy work when the arguments alone show them.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 import warnings
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from host_bridge.cli import edit, effects, evaluate, swap, synth, train
+from host_bridge.cli import batch, edit, effects, evaluate, swap, synth, train
 from host_bridge.cli.progress import ProgressBar
 from host_bridge.cli.sources import SourceSpec, build_sources, check_sources
 from pixelsep_plugin import __version__
@@ -93,6 +95,12 @@ def get_parser() -> argparse.ArgumentParser:
     )
     sep.add_argument("--no-residual", action="store_true", help="do not write the residual")
     sep.add_argument(
+        "--span",
+        type=_span,
+        metavar="START:END",
+        help="render only START to END seconds: the files (named as without it) then hold just that span",
+    )
+    sep.add_argument(
         "--recipe",
         metavar="NAME.json",
         help="also write the edit as a recipe (NAME.json beside the stems) for `pixelsep render` and other hosts",
@@ -102,6 +110,7 @@ def get_parser() -> argparse.ArgumentParser:
     edit.add_parsers(commands, _add_model_options, _PartAction)
     swap.add_parser(commands)
     effects.add_parser(commands)
+    batch.add_parser(commands)
 
     heat = commands.add_parser("heatmap", help="draw where the sound comes from over a frame (PNG)")
     heat.add_argument("clip", type=Path)
@@ -173,6 +182,18 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def _span(text: str) -> tuple[float, float]:
+    """``START:END`` in seconds -> (start, end); END must be after START."""
+    try:
+        start_text, end_text = text.split(":")
+        start, end = float(start_text), float(end_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a span is START:END in seconds, e.g. 10:20; not {text!r}") from None
+    if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+        raise argparse.ArgumentTypeError(f"a span needs 0 <= START < END; got {text!r}")
+    return start, end
+
+
 def cmd_separate(args) -> int:
     from pixelsep_plugin.api import write_stems
 
@@ -199,6 +220,7 @@ def cmd_separate(args) -> int:
             residual=not args.no_residual,
             protect=[args.clip],
             progress=bar.update,
+            span_seconds=args.span,
         )
     finally:
         bar.close()
@@ -249,6 +271,7 @@ COMMANDS = {
     "render": edit.run_render,
     "remix": edit.run_remix,
     "timeline": edit.run_timeline,
+    "batch": batch.run,
     "swap": swap.run,
     "effects": effects.run,
     "synth": synth.run,

@@ -10,11 +10,14 @@ One pass over the clip computes, and writes to disk as it goes:
 - ``audio`` (samples, channels) float32: the clip's audio at its own rate and channel layout, so
   that rendering a stem never decodes the clip again.
 
-Any later query (see :mod:`pixelsep_plugin.runtime.separate`) reads these through memory maps.
+Any later query (see :mod:`pixelsep_plugin.runtime.separate`) reads the audio and the components
+through bounded positioned reads (:meth:`Analysis.read_audio`, :meth:`Analysis.read_components`),
+so rendering keeps no more of them resident than the blocks in flight.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -36,7 +39,14 @@ from pixelsep_plugin.errors import Cancelled
 from pixelsep_plugin.modelstore import ModelPackage
 from pixelsep_plugin.runtime.chunking import WindowCutter, WindowPlan
 from pixelsep_plugin.runtime.sessions import OnnxNets
-from pixelsep_plugin.runtime.store import ArrayWriter, CorruptEntry, open_array, sha256_of_file
+from pixelsep_plugin.runtime.store import (
+    ArrayWriter,
+    CorruptEntry,
+    open_array,
+    read_rows,
+    release_pages,
+    sha256_of_file,
+)
 
 FORMAT = "pixelsep-analysis"
 FORMAT_VERSION = 1
@@ -94,6 +104,21 @@ class Analysis:
         """The clip's own audio, float32 (channels, samples) (a transposed view of the file)."""
         return self.arrays["audio"].T
 
+    def read_audio(self, sample_start: int, sample_stop: int) -> np.ndarray:
+        """Samples ``[sample_start, sample_stop)`` of the clip's audio, float32 (channels, n), read
+        from the file into a fresh array (memory bounded by the span, whatever the clip's length)."""
+        rows = read_rows(self.folder, self.meta["arrays"]["audio"], sample_start, sample_stop)
+        return np.ascontiguousarray(rows.T, dtype=np.float32)
+
+    def read_components(self, window: int) -> np.ndarray:
+        """The audio components of analysis window ``window``, float16 (K, F, T), read from the file."""
+        return read_rows(self.folder, self.meta["arrays"]["components"], window, window + 1)[0]
+
+    def release_pages(self) -> None:
+        """Drop the resident pages of every memory-mapped array (see :func:`.store.release_pages`)."""
+        for array in self.arrays.values():
+            release_pages(array)
+
     @property
     def width(self) -> int:
         return int(self.meta["media"]["width"])
@@ -132,6 +157,83 @@ class Analysis:
 def clip_digest(path: Path) -> str:
     """sha256 of the clip's bytes: the cache key of its analysis."""
     return sha256_of_file(path)
+
+
+FINGERPRINT_EDGE_BYTES = 1 << 20
+CHECKED_FILE = "checked.json"  # in a cache entry: what was last verified, and the clip that maps to it
+
+
+def clip_fingerprint(path: Path) -> dict:
+    """A cheap identity of the clip's file: size, mtime (ns), inode and the sha256 of its first and
+    last MiB. An unchanged file keeps it; rewriting or touching the file changes it."""
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        digest.update(handle.read(FINGERPRINT_EDGE_BYTES))
+        if stat.st_size > 2 * FINGERPRINT_EDGE_BYTES:
+            handle.seek(stat.st_size - FINGERPRINT_EDGE_BYTES)
+        digest.update(handle.read())
+    return {
+        "bytes": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "inode": stat.st_ino,
+        "edges_sha256": digest.hexdigest(),
+    }
+
+
+def _file_stats(folder: Path) -> dict[str, list[int]]:
+    """(size, mtime ns) of every file of an entry but the record itself."""
+    stats = {}
+    for path in sorted(folder.iterdir()):
+        if path.name != CHECKED_FILE and path.is_file():
+            stat = path.stat()
+            stats[path.name] = [stat.st_size, stat.st_mtime_ns]
+    return stats
+
+
+def _read_checked(entry: Path) -> dict | None:
+    try:
+        record = json.loads((entry / CHECKED_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _write_checked(entry: Path, fingerprint: dict, clip_sha256: str) -> None:
+    """Record that the entry's files, as they are now, passed their checksums, and which clip file maps here."""
+    record = {"clip": {**fingerprint, "sha256": clip_sha256}, "files": _file_stats(entry)}
+    temp = entry / f".{CHECKED_FILE}.{os.getpid()}"
+    temp.write_text(json.dumps(record))
+    os.replace(temp, entry / CHECKED_FILE)
+
+
+def known_clip_digest(root: Path, package: ModelPackage, fingerprint: dict) -> str | None:
+    """The sha256 of a clip whose file has ``fingerprint``, remembered by a cache entry of ``package``
+    (None when no entry knows this exact file: hash it)."""
+    suffix = cache_key("", package)
+    if not root.is_dir():
+        return None
+    for entry in root.iterdir():
+        if not entry.name.endswith(suffix) or entry.name.startswith("."):
+            continue
+        record = _read_checked(entry)
+        clip = record.get("clip") if record else None
+        if isinstance(clip, dict) and {k: clip.get(k) for k in fingerprint} == fingerprint:
+            sha256 = clip.get("sha256")
+            if isinstance(sha256, str) and entry.name == cache_key(sha256, package):
+                return sha256
+    return None
+
+
+def open_entry(entry: Path, fingerprint: dict, clip_sha256: str, verify: bool = False) -> Analysis:
+    """Open a cache entry, hashing its files only when they changed since they were last verified
+    (size or mtime differ) or when ``verify``; raises CorruptEntry as :meth:`Analysis.open`."""
+    record = _read_checked(entry)
+    unchanged = record is not None and record.get("files") == _file_stats(entry)
+    analysis = Analysis.open(entry, verify=verify or not unchanged)
+    if not unchanged or record.get("clip") != {**fingerprint, "sha256": clip_sha256}:
+        _write_checked(entry, fingerprint, clip_sha256)
+    return analysis
 
 
 def _batched(items, size: int):
@@ -310,9 +412,13 @@ def analyze(
     progress: Progress | None = None,
     cancel: CancelCheck | None = None,
     use_cache: bool = True,
+    verify: bool = False,
 ) -> tuple[Analysis, bool]:
     """Analysis of ``clip``, from the cache when a valid entry exists. Returns (analysis, from_cache).
 
+    The cache key is the clip's sha256. An unchanged clip file (same :func:`clip_fingerprint`) is
+    not read again: its sha256 is remembered in the entry. A cached entry's files are hashed again
+    only when their size or mtime changed since they were last verified, or with ``verify``.
     Without ``use_cache`` the analysis goes to a temporary folder that is removed when the returned
     :class:`Analysis` is garbage-collected (or at exit).
     """
@@ -320,12 +426,13 @@ def analyze(
     info = media.probe(clip)
     media.require_audio(info)
     media.require_video(info)
-    digest = clip_digest(clip)
     root = cache_root or default_cache_root()
+    fingerprint = clip_fingerprint(clip)
+    digest = (known_clip_digest(root, package, fingerprint) if use_cache else None) or clip_digest(clip)
     entry = root / cache_key(digest, package)
     if use_cache and entry.exists():
         try:
-            return Analysis.open(entry), True
+            return open_entry(entry, fingerprint, digest, verify=verify), True
         except CorruptEntry:
             shutil.rmtree(entry, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
@@ -336,6 +443,7 @@ def analyze(
             analysis = Analysis.open(work, verify=False)
             weakref.finalize(analysis, shutil.rmtree, work, True)
             return analysis, False
+        _write_checked(work, fingerprint, digest)  # hashed as it was written
         shutil.rmtree(entry, ignore_errors=True)
         os.replace(work, entry)
     except BaseException:

@@ -126,6 +126,7 @@ class Separation:
             )
             for source in self.sources
         ]
+        analysis.release_pages()  # tracking read every frame's features; rendering will not need them
         self._window_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.sample_rate = analysis.sample_rate
         self.stft = Stft(*source_stft_size(self.sample_rate, stft_frames_per_window))
@@ -145,7 +146,7 @@ class Separation:
         if index in self._window_cache:
             self._window_cache.move_to_end(index)
             return self._window_cache[index]
-        comps = np.asarray(self.analysis.components[index], dtype=np.float32)  # (K, F, T)
+        comps = self.analysis.read_components(index).astype(np.float32)  # (K, F, T)
         k, f, t = comps.shape
         flat = comps.reshape(k, f * t)
         masks = np.empty((len(self.sources), f * t), dtype=np.float32)
@@ -183,38 +184,97 @@ class Separation:
 
     def _render_block(self, a: int, b: int, j0: int, j1: int, masks: np.ndarray, residual: bool) -> StemBlock:
         """STFT of the samples around ``[a, b)``, masked per source, and back (runs in a worker thread)."""
-        audio, length = self.analysis.audio, self.num_samples
+        length = self.num_samples
         first, stop = self.stft.frame_span(j0, j1)
-        segment = np.ascontiguousarray(audio[:, max(0, first) : min(length, stop)])
-        spec = self.stft.frames(segment, j0, j1, offset=max(0, first), length=length)
+        offset = max(0, first)
+        segment = self.analysis.read_audio(offset, min(length, stop))  # the frames cover [a, b)
+        spec = self.stft.frames(segment, j0, j1, offset=offset, length=length)
         stems = np.stack([self.stft.overlap_add(spec * m, j0, a, b, length) for m in masks])
         rest = None
         if residual:  # the inverse is linear and exact: the residual mask 1 - sum(masks) gives audio - sum(stems)
-            rest = audio[:, a:b] - stems.sum(axis=0)
+            rest = segment[:, a - offset : b - offset] - stems.sum(axis=0)
         return StemBlock(a, stems, rest)
 
     def iter_blocks(
-        self, block_frames: int = 256, residual: bool = True, threads: int | None = None
+        self,
+        block_frames: int = 256,
+        residual: bool = True,
+        threads: int | None = None,
+        sample_start: int = 0,
+        sample_stop: int | None = None,
     ) -> Iterator[StemBlock]:
         """Render stems (and the residual) block by block, in order, covering every sample once.
 
-        Masks are made here while ``threads`` workers (default: all cores) run the FFTs of earlier
-        blocks; at most ``threads + 1`` blocks are in flight, so memory stays bounded.
+        Only samples ``[sample_start, sample_stop)`` are rendered (default: the whole clip); the
+        blocks equal the same samples of a whole render. Masks are made here while ``threads``
+        workers (default: all cores) run the FFTs of earlier blocks; at most ``threads + 1`` blocks
+        are in flight, so memory stays bounded.
         """
         length = self.num_samples
+        stop = length if sample_stop is None else sample_stop
+        if not 0 <= sample_start < stop <= length:
+            raise InputError(f"samples {sample_start}:{stop} are not a span of the clip's {length} samples")
         block_samples = block_frames * self.stft.hop_length
         workers = max(1, threads or os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pending: deque = deque()
-            for a in range(0, length, block_samples):
-                b = min(length, a + block_samples)
+            for a in range(sample_start, stop, block_samples):
+                b = min(stop, a + block_samples)
                 j0, j1 = self.stft.frames_touching(a, b, length)
                 masks = self.source_masks(j0, j1)  # (S, F, frames)
                 pending.append(pool.submit(self._render_block, a, b, j0, j1, masks, residual))
                 if len(pending) > workers:
                     yield pending.popleft().result()
+                    # callers may read the mapped audio too (the remix does): keep its pages from piling up
+                    self.analysis.release_pages()
             while pending:
                 yield pending.popleft().result()
+
+    def span_samples(self, start_seconds: float, end_seconds: float) -> tuple[int, int]:
+        """Samples ``[a, b)`` of the clip's audio for ``[start_seconds, end_seconds)``, clipped to the clip.
+
+        Raises InputError when the span is empty or reversed after clipping.
+        """
+        if not (np.isfinite(start_seconds) and np.isfinite(end_seconds)) or end_seconds <= start_seconds:
+            raise InputError(f"a span runs from START to a later END seconds; got {start_seconds}:{end_seconds}")
+        length = self.num_samples
+        a = min(length, max(0, int(round(start_seconds * self.sample_rate))))
+        b = min(length, max(0, int(round(end_seconds * self.sample_rate))))
+        if b <= a:
+            duration = length / self.sample_rate
+            raise InputError(f"the span {start_seconds}:{end_seconds} s lies outside the clip (0:{duration:.3f} s)")
+        return a, b
+
+    def render_samples(
+        self, sample_start: int, sample_stop: int, residual: bool = True, threads: int | None = None
+    ) -> StemBlock:
+        """Stems (and residual) for samples ``[sample_start, sample_stop)`` only.
+
+        Equal to the same samples of :meth:`render`; the work (FFTs, mask windows, audio read) covers
+        only the STFT frames touching the span, so it does not depend on the clip's length. The span
+        is cut into one block per worker thread (default: all cores).
+        """
+        length = self.num_samples
+        if not 0 <= sample_start < sample_stop <= length:
+            raise InputError(f"samples {sample_start}:{sample_stop} are not a span of the clip's {length} samples")
+        workers = max(1, threads or os.cpu_count() or 1)
+        span_frames = -(-(sample_stop - sample_start) // self.stft.hop_length)
+        block_frames = max(32, -(-span_frames // workers))
+        blocks = list(self.iter_blocks(block_frames, residual, workers, sample_start, sample_stop))
+        stems = np.concatenate([block.stems for block in blocks], axis=-1)
+        rest = np.concatenate([block.residual for block in blocks], axis=-1) if residual else None
+        return StemBlock(sample_start, stems, rest)
+
+    def render_span(
+        self, start_seconds: float, end_seconds: float, residual: bool = True, threads: int | None = None
+    ) -> StemBlock:
+        """Stems (and residual) for ``[start_seconds, end_seconds)`` of the clip (clipped to its length).
+
+        stems: float32 (sources, channels, n); residual: float32 (channels, n) or None; ``sample_start``
+        is where the span begins in the clip's samples. Equal to the same samples of :meth:`render`.
+        """
+        a, b = self.span_samples(start_seconds, end_seconds)
+        return self.render_samples(a, b, residual=residual, threads=threads)
 
     def render(self, residual: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Whole stems float32 (sources, channels, samples) and residual (channels, samples)."""

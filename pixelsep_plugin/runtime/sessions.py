@@ -7,19 +7,25 @@ the CPU provider. A package is loaded once and reused for any number of clips.
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 
 from pixelsep_plugin.errors import ModelError
 from pixelsep_plugin.modelstore import ModelPackage
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 
 def choose_providers(requested: list[str] | None = None) -> list[str]:
     """Providers to use, best first, among those this onnxruntime build offers."""
+    import onnxruntime as ort
+
     available = ort.get_available_providers()
     if requested:
         missing = [p for p in requested if p not in available]
@@ -32,6 +38,8 @@ def choose_providers(requested: list[str] | None = None) -> list[str]:
 
 
 def _session(path: Path, providers: list[str], threads: int | None) -> ort.InferenceSession:
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or (os.cpu_count() or 1)
     options.inter_op_num_threads = 1
@@ -53,9 +61,22 @@ class OnnxNets:
 
     def __init__(self, package: ModelPackage, providers: list[str] | None = None, threads: int | None = None):
         self.package = package
-        self.providers = choose_providers(providers)
-        self._video = _session(package.video_onnx, self.providers, threads)
-        self._audio = _session(package.audio_onnx, self.providers, threads)
+        # requested providers are checked now (a clear error before any work); the sessions, and
+        # onnxruntime itself, are loaded at the first run, so a clip whose analysis is cached never loads them
+        self._requested = choose_providers(providers) if providers else None
+        self._threads = threads
+
+    @cached_property
+    def providers(self) -> list[str]:
+        return self._requested or choose_providers(None)
+
+    @cached_property
+    def _video(self) -> ort.InferenceSession:
+        return _session(self.package.video_onnx, self.providers, self._threads)
+
+    @cached_property
+    def _audio(self) -> ort.InferenceSession:
+        return _session(self.package.audio_onnx, self.providers, self._threads)
 
     @property
     def active_providers(self) -> list[str]:

@@ -1,13 +1,16 @@
 """Arrays on disk without pickle: raw little-endian files described by a JSON document.
 
 An analysis is written array by array, appending as the clip streams through, so memory does not
-grow with the clip's length; each file's sha256 is computed while it is written and checked when it
-is opened again, so a truncated or corrupted entry is detected.
+grow with the clip's length; each file's sha256 is computed while it is written. Opening checks
+sizes always and the sha256 on request (the analysis cache asks for it when a file's size or mtime
+changed since its last check), so a truncated or corrupted entry is detected.
 """
 
 from __future__ import annotations
 
 import hashlib
+import mmap
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,3 +76,41 @@ def open_array(folder: Path, description: dict, verify: bool = True) -> np.ndarr
     if expected_bytes == 0:
         return np.zeros(shape, dtype=dtype)
     return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+
+
+def read_rows(folder: Path, description: dict, row_start: int, row_stop: int) -> np.ndarray:
+    """Rows ``[row_start, row_stop)`` (first axis) of an array written by :class:`ArrayWriter`, read
+    with one positioned read into a fresh array, so that nothing of the file stays mapped.
+
+    Returns an array of shape (row_stop - row_start, *trailing_shape) with the file's dtype; raises
+    CorruptEntry when the file is shorter than its description says.
+    """
+    dtype = np.dtype(description["dtype"])
+    shape = tuple(int(n) for n in description["shape"])
+    if not 0 <= row_start <= row_stop <= shape[0]:
+        raise ValueError(f"{description['file']}: rows {row_start}:{row_stop} outside 0:{shape[0]}")
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+    count = (row_stop - row_start) * row_bytes
+    out = np.empty((row_stop - row_start, *shape[1:]), dtype=dtype)
+    if count == 0:
+        return out
+    buffer = memoryview(out.reshape(-1).view(np.uint8))
+    fd = os.open(folder / description["file"], os.O_RDONLY)
+    try:
+        done = 0
+        while done < count:
+            n = os.preadv(fd, [buffer[done:]], row_start * row_bytes + done)
+            if n == 0:
+                raise CorruptEntry(f"{description['file']} ends before row {row_stop}")
+            done += n
+    finally:
+        os.close(fd)
+    return out
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drop the resident pages of a read-only memory map (they are read again from the file when
+    touched), so that reading through a long map does not grow the process's memory."""
+    handle = getattr(array, "_mmap", None)
+    if isinstance(handle, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        handle.madvise(mmap.MADV_DONTNEED)

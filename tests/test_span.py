@@ -1,0 +1,87 @@
+"""Rendering a span equals the same samples of the whole render, at any place and clip length."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pixelsep_plugin.errors import InputError
+from pixelsep_plugin.runtime.query import Point, Source
+
+
+@pytest.fixture(scope="module", params=[3.0, 7.3])
+def rendered(request, separator, clip_factory):
+    seconds = request.param
+    clip = clip_factory(f"span-{seconds}.mp4", seconds=seconds, channel_layout="stereo", sample_rate=44100)
+    analysis, _ = separator.analyze(clip)
+    sources = [Source("left", (Point(40, 60),)), Source("right", (Point(120, 60),))]
+    separation = separator.separate(analysis, sources)
+    stems, residual = separation.render()
+    return separation, stems, residual
+
+
+@pytest.mark.parametrize(
+    "fraction_start, fraction_stop",
+    [(0.0, 0.25), (0.31, 0.62), (0.8, 1.0), (0.0, 1.0), (0.5, 0.5001), (0.123, 0.877)],
+)
+def test_span_equals_the_whole_render_sliced(rendered, fraction_start, fraction_stop):
+    separation, stems, residual = rendered
+    length = separation.num_samples
+    a = int(fraction_start * length)
+    b = max(a + 1, int(fraction_stop * length))
+    block = separation.render_samples(a, b)
+    assert block.sample_start == a
+    assert block.stems.shape == stems[..., a:b].shape
+    np.testing.assert_allclose(block.stems, stems[..., a:b], rtol=0, atol=1e-7)
+    np.testing.assert_allclose(block.residual, residual[:, a:b], rtol=0, atol=1e-7)
+    assert separation.render_samples(a, b, residual=False).residual is None
+
+
+def test_span_in_seconds_and_its_limits(rendered):
+    separation, stems, _ = rendered
+    rate = separation.sample_rate
+    block = separation.render_span(1.0, 2.5)
+    assert block.sample_start == rate and block.stems.shape[-1] == int(1.5 * rate)
+    np.testing.assert_allclose(block.stems, stems[..., rate : rate + int(1.5 * rate)], rtol=0, atol=1e-7)
+    for threads in (1, 3):  # cut into one block per thread: the same samples
+        np.testing.assert_array_equal(separation.render_span(1.0, 2.5, threads=threads).stems, block.stems)
+    tail = separation.render_span(1.0, 1e6)  # clipped to the clip's end
+    assert tail.sample_start + tail.stems.shape[-1] == separation.num_samples
+    with pytest.raises(InputError):
+        separation.render_span(2.0, 1.0)
+    with pytest.raises(InputError):
+        separation.render_span(1e5, 1e6)
+    with pytest.raises(InputError):
+        separation.render_samples(0, separation.num_samples + 1)
+
+
+def test_cli_span_writes_only_that_span(small_model, clip_factory, tmp_path, capsys):
+    from host_bridge.cli.main import main
+    from pixelsep_plugin import media
+
+    clip = clip_factory("span-cli.mp4", seconds=4.0, sample_rate=48000, channel_layout="stereo")
+    common = [
+        "--at",
+        "40,60",
+        "--model",
+        str(small_model),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-q",
+        "--format",
+        "flac",
+    ]
+    assert main(["separate", str(clip), *common, "-o", str(tmp_path / "whole")]) == 0
+    assert main(["separate", str(clip), *common, "-o", str(tmp_path / "span"), "--span", "1.25:3"]) == 0
+    capsys.readouterr()
+    for name in ("source1", "residual"):
+        whole, _ = media.read_audio(tmp_path / "whole" / f"span-cli.{name}.flac")
+        part, rate = media.read_audio(tmp_path / "span" / f"span-cli.{name}.flac")
+        assert rate == 48000 and part.shape == (2, 84000)
+        np.testing.assert_allclose(part, whole[:, 60000:144000], atol=1e-6)
+    for bad in ("3:1", "x:2", "-1:2"):
+        with pytest.raises(SystemExit):
+            main(["separate", str(clip), *common, "-o", str(tmp_path / "bad"), "--span", bad])
+    assert "START:END" in capsys.readouterr().err
+    assert main(["separate", str(clip), *common, "-o", str(tmp_path / "bad"), "--span", "100:200"]) != 0
+    assert "outside the clip" in capsys.readouterr().err

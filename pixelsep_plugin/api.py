@@ -63,6 +63,13 @@ class Separator:
         """The clip's analysis and whether it came from the cache."""
         return analyze(Path(clip), self.package, self.nets, self.cache_root, progress, cancel, use_cache=self.use_cache)
 
+    def clip_sha256(self, clip: str | Path) -> str:
+        """The clip's sha256, without reading the whole file again when the cache knows this exact file."""
+        from pixelsep_plugin.runtime.analysis import clip_identity, default_cache_root
+
+        root = self.cache_root or default_cache_root()
+        return clip_identity(Path(clip), self.package, root, self.use_cache)[0]
+
     def separate(self, analysis: Analysis, sources: Sequence[Source], high_band: str = "extend") -> Separation:
         return Separation(analysis, self.package, sources, high_band=high_band)
 

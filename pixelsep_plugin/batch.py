@@ -316,8 +316,9 @@ class Worker:
         except InputError as error:
             raise InputError(f"{job.recipe_path.name}: {error}") from None
         recipe.folder = job.recipe_path.parent
-        recipe = rcp.check_clip(recipe, accept_changed=settings.accept_changed_clip)
+        rcp.check_clip(recipe, accept_changed=True)  # a missing clip fails before its model loads
         separator = self.separator(job.model)
+        recipe = rcp.check_clip(recipe, accept_changed=settings.accept_changed_clip, digest=separator.clip_sha256)
         rcp.check_model(recipe, separator.package.model_id, separator.package.checksum, settings.accept_other_model)
         analysis, _ = separator.analyze(recipe.clip.path)
         job.marker_path.unlink(missing_ok=True)

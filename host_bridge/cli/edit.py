@@ -130,31 +130,30 @@ def add_parsers(commands, add_model_options, part_action) -> None:
 
 
 def _check_writable_file(path: Path, suffixes, what: str, protect: Path | None = None) -> None:
+    from pixelsep_plugin.media.encode import check_not_protected
+
     if path.suffix.lower() not in suffixes:
         raise InputError(f"{what} must end in {', '.join(suffixes)}, not {path.name}")
     if path.is_dir():
         raise InputError(f"{what} {path} is a folder: give a file name")
-    if protect is not None and path.exists() and path.resolve() == protect.resolve():
-        raise InputError(f"refusing to write {path.name}: it is the source clip, which pixelsep never changes")
+    if protect is not None:
+        check_not_protected(path, (protect,))
 
 
 def _open_recipe(args):
-    """(recipe, recipe path) checked against its clip."""
-    from pixelsep_plugin import recipe as rcp
-
-    recipe = rcp.load(args.recipe)
-    return rcp.check_clip(recipe, relink=args.relink, accept_changed=args.accept_changed_clip)
-
-
-def _separator_for(args, recipe):
+    """(recipe, separator): the recipe with the model it names (or --model), checked against its clip
+    (whose sha256 the cache remembers when it has analysed this very file)."""
     from pixelsep_plugin import recipe as rcp
     from pixelsep_plugin.api import Separator
 
+    recipe = rcp.load(args.recipe)
+    rcp.check_clip(recipe, args.relink, accept_changed=True)  # a missing clip is one line before any model loads
     separator = Separator(
         args.model or recipe.model.id, threads=args.threads, cache_root=args.cache_dir, use_cache=not args.no_cache
     )
     rcp.check_model(recipe, separator.package.model_id, separator.package.checksum, args.accept_other_model)
-    return separator
+    recipe = rcp.check_clip(recipe, args.relink, args.accept_changed_clip, digest=separator.clip_sha256)
+    return recipe, separator
 
 
 def _analyse(separator, clip: Path, quiet: bool):
@@ -214,7 +213,8 @@ def run_render(args) -> int:
         _check_writable_file(args.multitrack, MULTITRACK_SUFFIXES, "--multitrack")
     if args.no_stems and args.no_remix and not (args.video or args.multitrack):
         raise InputError("--no-stems and --no-remix leave nothing to render")
-    recipe = _apply_preset(_open_recipe(args), args.preset)
+    recipe, separator = _open_recipe(args)
+    recipe = _apply_preset(recipe, args.preset)
     if gains:
         recipe = rcp.apply_gains(recipe, gains)
     if args.tail:
@@ -223,7 +223,6 @@ def run_render(args) -> int:
         if path is not None:
             _check_writable_file(path, VIDEO_SUFFIXES, "output", protect=recipe.clip.path)
     out_dir = args.out or rcp.output_folder(recipe, args.recipe)
-    separator = _separator_for(args, recipe)
     analysis = _analyse(separator, recipe.clip.path, args.quiet)
     peaks = args.peaks or recipe.output.peaks
     started = time.perf_counter()
@@ -296,9 +295,8 @@ def run_timeline(args) -> int:
 
     if args.out.suffix.lower() not in TIMELINE_FORMATS:
         raise InputError(f"timeline must end in {', '.join(TIMELINE_FORMATS)}, not {args.out.name}")
-    recipe = _open_recipe(args)
+    recipe, separator = _open_recipe(args)
     out_dir = rcp.output_folder(recipe, args.recipe)
-    separator = _separator_for(args, recipe)
     analysis = _analyse(separator, recipe.clip.path, args.quiet)
     bar = ProgressBar("writing", enabled=not args.quiet)
     try:

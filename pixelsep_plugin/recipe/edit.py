@@ -4,7 +4,7 @@ model, turning its sources into engine queries and its gains, mutes and solos in
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -134,10 +134,17 @@ def apply_gains(recipe: Recipe, gains: Sequence[tuple[str, float]]) -> Recipe:
     return recipe.validate()
 
 
-def check_clip(recipe: Recipe, relink: Path | str | None = None, accept_changed: bool = False) -> Recipe:
+def check_clip(
+    recipe: Recipe,
+    relink: Path | str | None = None,
+    accept_changed: bool = False,
+    digest: Callable[[Path], str] | None = None,
+) -> Recipe:
     """The recipe pointed at its clip, which must exist and (unless ``accept_changed``) have its sha256.
 
-    ``relink``: the clip's new path, when it has moved. Raises InputError in one line otherwise."""
+    ``relink``: the clip's new path, when it has moved. ``digest``: how to get the file's sha256
+    (default: hash it; :meth:`pixelsep_plugin.api.Separator.clip_sha256` remembers it for a cached
+    clip). Raises InputError in one line otherwise."""
     from pixelsep_plugin.runtime.store import sha256_of_file
 
     path = Path(relink).resolve() if relink is not None else recipe.clip.path
@@ -148,8 +155,7 @@ def check_clip(recipe: Recipe, relink: Path | str | None = None, accept_changed:
     if not path.is_file():
         raise InputError(f"the recipe's clip {path} is not a regular file: pass --relink NEW_PATH")
     if not accept_changed:
-        digest = sha256_of_file(path)
-        if digest != recipe.clip.sha256:
+        if (digest or sha256_of_file)(path) != recipe.clip.sha256:
             raise InputError(
                 f"{path.name} is not the clip this recipe was made on (its sha256 differs): relink the original with "
                 "--relink PATH, or pass --accept-changed-clip to use it anyway"

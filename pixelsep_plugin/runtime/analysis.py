@@ -225,6 +225,14 @@ def known_clip_digest(root: Path, package: ModelPackage, fingerprint: dict) -> s
     return None
 
 
+def clip_identity(clip: Path, package: ModelPackage, root: Path, use_cache: bool = True) -> tuple[str, dict]:
+    """(sha256, fingerprint) of ``clip``: the sha256 remembered by a cache entry of ``package`` for a file
+    with this exact fingerprint, else the file hashed."""
+    fingerprint = clip_fingerprint(clip)
+    digest = (known_clip_digest(root, package, fingerprint) if use_cache else None) or clip_digest(clip)
+    return digest, fingerprint
+
+
 def open_entry(entry: Path, fingerprint: dict, clip_sha256: str, verify: bool = False) -> Analysis:
     """Open a cache entry, hashing its files only when they changed since they were last verified
     (size or mtime differ) or when ``verify``; raises CorruptEntry as :meth:`Analysis.open`."""
@@ -427,8 +435,7 @@ def analyze(
     media.require_audio(info)
     media.require_video(info)
     root = cache_root or default_cache_root()
-    fingerprint = clip_fingerprint(clip)
-    digest = (known_clip_digest(root, package, fingerprint) if use_cache else None) or clip_digest(clip)
+    digest, fingerprint = clip_identity(clip, package, root, use_cache)
     entry = root / cache_key(digest, package)
     if use_cache and entry.exists():
         try:

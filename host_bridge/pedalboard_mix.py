@@ -201,13 +201,11 @@ class StemMixer:
         if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
             raise InputError(f"block_size must be a positive whole number of samples, not {block_size!r}")
         chains = self._chains()
-        analysis = self.separation.analysis
         base = SampleQueue(self.num_channels)  # the clip less the stems that have boards, plus the gains of the rest
         streams = {name: SampleQueue(self.num_channels) for name in (*self.names, RESIDUAL)}
         start = 0
         for block in self.separation.iter_blocks(residual=True):
-            n = block.stems.shape[-1]
-            mixed = np.array(analysis.audio[:, block.sample_start : block.sample_start + n], dtype=np.float32)
+            mixed = np.array(block.original, dtype=np.float32)
             for name, stem in (*zip(self.names, block.stems, strict=True), (RESIDUAL, block.residual)):
                 if name in chains:
                     mixed -= stem

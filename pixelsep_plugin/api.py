@@ -104,10 +104,7 @@ def write_stems(
     if span_seconds is not None:
         sample_start, sample_stop = separation.span_samples(*span_seconds)
     total_seconds = (sample_stop - sample_start) / analysis.sample_rate
-    writers: dict[str, media.AudioWriter] = {}
-    try:
-        for name, path in paths.items():
-            writers[name] = media.AudioWriter(path, analysis.sample_rate, analysis.channel_layout, protect=protect)
+    with media.audio_writers(paths, analysis.sample_rate, analysis.channel_layout, protect) as writers:
         blocks = separation.iter_blocks(residual=residual, sample_start=sample_start, sample_stop=sample_stop)
         for block in blocks:
             for i, source in enumerate(separation.sources):
@@ -117,12 +114,6 @@ def write_stems(
             if progress is not None:
                 done = (block.sample_start - sample_start + block.stems.shape[-1]) / analysis.sample_rate
                 progress("stems", done, total_seconds)
-        for writer in writers.values():
-            writer.close()
-    except BaseException:
-        for writer in writers.values():
-            writer.abort()
-        raise
     stems = {s.name: paths[s.name] for s in separation.sources}
     return StemFiles(stems=stems, residual=paths.get("residual"))
 
@@ -222,7 +213,6 @@ class _FanOut:
 
     def _advance(self) -> None:
         block = next(self.blocks, None)
-        audio = self.separation.analysis.audio
         if block is None:
             self.done = True
             if "remix" in self.queues:
@@ -230,9 +220,8 @@ class _FanOut:
                 if rest.size:
                     self.queues["remix"].append(rest)
             return
-        n = block.stems.shape[-1]
         if "remix" in self.queues:
-            out = self.remixer.mix(audio[:, block.sample_start : block.sample_start + n], block)
+            out = self.remixer.mix(block)
             if out.shape[-1]:
                 self.queues["remix"].append(out)
         for i, name in enumerate(self.names):

@@ -31,7 +31,6 @@ from host_bridge.blender.plan import (
     stem_span,
     stem_tag,
     strip_name,
-    volume,
 )
 from pixelsep_plugin import recipe as rcp
 from pixelsep_plugin.errors import InputError
@@ -130,7 +129,7 @@ def test_the_recipe_as_the_strips_play_it():
     assert played.source("cello").mute and played.residual.mute
     assert edit.recipe.source("cello").mute is False  # the edit itself is not changed
     assert recipe_as_played(edit, {}) == edit.recipe  # strips gone: the recipe's own values
-    assert volume(gain_db(0.3)) == pytest.approx(0.3) and gain_db(0.0) == -120.0 and gain_db(1e9) == 36.0
+    assert rcp.db_to_linear(gain_db(0.3)) == pytest.approx(0.3) and gain_db(0.0) == -120.0 and gain_db(1e9) == 36.0
 
 
 def test_a_recipe_opened_from_a_file_must_be_of_the_strips_clip():

@@ -119,11 +119,6 @@ def gain_db(volume: float) -> float:
     return min(high, max(low, 20 * math.log10(volume))) if volume > 0 else low
 
 
-def volume(gain: float) -> float:
-    """A recipe gain in dB as a strip volume (linear)."""
-    return 10 ** (gain / 20)
-
-
 def add_click(edit: Edit, name: str, x: float, y: float, seconds: float, x1: float | None = None,
               y1: float | None = None) -> str:  # fmt: skip
     """Add a click (a point, or a box with ``x1``, ``y1``) in the movie's pixels at ``seconds`` to the

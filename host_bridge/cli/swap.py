@@ -69,7 +69,7 @@ def _db(value: float) -> str:
 
 
 def run(args) -> int:
-    from host_bridge.cli.edit import _analyse, _open_recipe, _separator_for
+    from host_bridge.cli.edit import _analyse, _open_recipe
     from pixelsep_plugin import recipe as rcp
     from pixelsep_plugin.swap import Instrument, Transcriber, TranscriptionSettings, find_program, swap_source
     from pixelsep_plugin.swap.edit import check_swap
@@ -85,10 +85,9 @@ def run(args) -> int:
              "minimum_note_seconds": args.min_note}  # fmt: skip
     settings = TranscriptionSettings(**{k: v for k, v in given.items() if v is not None}).check()
     model_path()  # the transcription network is installed
-    recipe = _open_recipe(args)
+    recipe, separator = _open_recipe(args)
     check_swap(recipe, args.source, instrument)
     SoundFontPlayer(instrument, recipe.clip.sample_rate)  # the preset exists in the SoundFont
-    separator = _separator_for(args, recipe)
     analysis = _analyse(separator, recipe.clip.path, args.quiet)
     recipe_folder = args.recipe.resolve().parent
     result = swap_source(separator, analysis, recipe, args.source, instrument, recipe_folder, settings,

@@ -23,6 +23,7 @@ from pixelsep_plugin.media.decode import (
 )
 from pixelsep_plugin.media.encode import (
     AudioWriter,
+    audio_writers,
     make_test_clip,
     tone_pair,
     write_audio,
@@ -41,6 +42,7 @@ def av_version() -> str:
 __all__ = [
     "AudioTrack",
     "AudioWriter",
+    "audio_writers",
     "MediaError",
     "MediaInfo",
     "av_version",

@@ -213,6 +213,28 @@ class AudioWriter:
             self.abort()
 
 
+@contextmanager
+def audio_writers(
+    paths: dict[str, Path],
+    sample_rate: int,
+    channel_layout: str,
+    protect: Sequence[Path | str] = (),
+) -> Iterator[dict[str, AudioWriter]]:
+    """Several :class:`AudioWriter` at once, by name: all files appear when the block ends normally,
+    none of them (and no temp file) when it raises."""
+    writers: dict[str, AudioWriter] = {}
+    try:
+        for name, path in paths.items():
+            writers[name] = AudioWriter(path, sample_rate, channel_layout, protect=protect)
+        yield writers
+        for writer in writers.values():
+            writer.close()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+
+
 def write_audio(
     path: Path | str,
     samples: np.ndarray,

@@ -15,6 +15,7 @@ for further work); a stem that a format clips is warned about the same way.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -138,8 +139,8 @@ class Remixer:
     def _gain(self, name: str) -> float:
         return self.residual_gain if name == "residual" else self.gains[self.names.index(name)]
 
-    def _base(self, original: np.ndarray, block: StemBlock) -> np.ndarray:
-        remix = np.array(original, dtype=np.float32, copy=True)
+    def _base(self, block: StemBlock) -> np.ndarray:
+        remix = np.array(block.original, dtype=np.float32, copy=True)
         for name, gain, stem in zip(self.names, self.gains, block.stems, strict=True):
             if name in self.chains:
                 remix -= stem
@@ -168,9 +169,9 @@ class Remixer:
         self.clipped += int(np.count_nonzero(np.abs(remix) > 1.0))
         return remix
 
-    def mix(self, original: np.ndarray, block: StemBlock) -> np.ndarray:
+    def mix(self, block: StemBlock) -> np.ndarray:
         """The remix samples ready after this block (float32 (channels, m))."""
-        self.base.push(self._base(original, block))
+        self.base.push(self._base(block))
         self.processed = {}
         for name, chain in self.chains.items():
             stem = block.residual if name == "residual" else block.stems[self.names.index(name)]
@@ -202,8 +203,7 @@ def iter_remix(
     remixer = remixer or Remixer(recipe, analysis.sample_rate, analysis.audio.shape[0], limiter_ceiling,
                                  chains_for(separation, recipe, tail))  # fmt: skip
     for block in separation.iter_blocks(residual=True):
-        n = block.stems.shape[-1]
-        out = remixer.mix(analysis.audio[:, block.sample_start : block.sample_start + n], block)
+        out = remixer.mix(block)
         if out.shape[-1]:
             yield out
     rest = remixer.finish()
@@ -234,23 +234,28 @@ def _write_mix(writers: dict, mixed: np.ndarray, processed: dict[str, np.ndarray
             writers[f"{name}.fx"].write(samples)
 
 
-def render(*args, **kwargs) -> RenderResult:
-    """See :func:`_render`; warnings that effects raise (:class:`~pixelsep_plugin.effects.EffectWarning`)
-    are collected into the result's warnings, once each."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", EffectWarning)
-        result = _render(*args, **kwargs)
-    for warning in caught:
-        if issubclass(warning.category, EffectWarning):
-            text = str(warning.message)
-            if text not in result.warnings:
-                result.warnings.append(text)
-        else:
-            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-    return result
+def _collecting_effect_warnings(render_function: Callable[..., RenderResult]) -> Callable[..., RenderResult]:
+    """Warnings that effects raise (:class:`~pixelsep_plugin.effects.EffectWarning`) go into the result's
+    warnings, once each; other warnings pass on."""
+
+    @functools.wraps(render_function)
+    def collecting(*args, **kwargs) -> RenderResult:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EffectWarning)
+            result = render_function(*args, **kwargs)
+        for warning in caught:
+            if issubclass(warning.category, EffectWarning):
+                if str(warning.message) not in result.warnings:
+                    result.warnings.append(str(warning.message))
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        return result
+
+    return collecting
 
 
-def _render(
+@_collecting_effect_warnings
+def render(
     separation: Separation,
     recipe: Recipe,
     out_dir: Path,
@@ -299,11 +304,8 @@ def _render(
     remixer = Remixer(recipe, rate, channels, ceiling, chains)
     stem_peaks = dict.fromkeys(names + ["residual"], 0.0)
     total_seconds = separation.num_samples / rate
-    writers: dict[str, media.AudioWriter] = {}
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, path in paths.items():
-            writers[name] = media.AudioWriter(path, rate, layout, protect=protect)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with media.audio_writers(paths, rate, layout, protect) as writers:
         for block in separation.iter_blocks(residual=True):
             n = block.stems.shape[-1]
             if stems:
@@ -314,18 +316,11 @@ def _render(
                     writers["residual"].write(block.residual)
                     stem_peaks["residual"] = max(stem_peaks["residual"], float(np.abs(block.residual).max(initial=0.0)))
             if remix or chains:
-                mixed = remixer.mix(analysis.audio[:, block.sample_start : block.sample_start + n], block)
-                _write_mix(writers, mixed, remixer.processed, remix, stems)
+                _write_mix(writers, remixer.mix(block), remixer.processed, remix, stems)
             if progress is not None:
                 progress("render", (block.sample_start + n) / rate, total_seconds)
         if remix or chains:
             _write_mix(writers, remixer.finish().reshape(channels, -1), remixer.processed, remix, stems)
-        for writer in writers.values():
-            writer.close()
-    except BaseException:
-        for writer in writers.values():
-            writer.abort()
-        raise
     result = RenderResult(
         stems={name: paths[name] for name in names if name in paths},
         processed={name: paths[f"{name}.fx"] for name in chains if f"{name}.fx" in paths},

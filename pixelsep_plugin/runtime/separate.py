@@ -53,12 +53,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class StemBlock:
     """Stems and residual for samples ``[sample_start, sample_start + n)``.
 
-    stems: float32 (sources, channels, n); residual: float32 (channels, n) or None.
+    stems: float32 (sources, channels, n); residual: float32 (channels, n) or None; original: the
+    clip's own audio for those samples, float32 (channels, n) (what the stems and residual add up to).
     """
 
     sample_start: int
     stems: np.ndarray
     residual: np.ndarray | None
+    original: np.ndarray
 
 
 class Separation:
@@ -190,10 +192,11 @@ class Separation:
         segment = self.analysis.read_audio(offset, min(length, stop))  # the frames cover [a, b)
         spec = self.stft.frames(segment, j0, j1, offset=offset, length=length)
         stems = np.stack([self.stft.overlap_add(spec * m, j0, a, b, length) for m in masks])
+        original = segment[:, a - offset : b - offset]
         rest = None
         if residual:  # the inverse is linear and exact: the residual mask 1 - sum(masks) gives audio - sum(stems)
-            rest = segment[:, a - offset : b - offset] - stems.sum(axis=0)
-        return StemBlock(a, stems, rest)
+            rest = original - stems.sum(axis=0)
+        return StemBlock(a, stems, rest, original)
 
     def iter_blocks(
         self,
@@ -263,7 +266,7 @@ class Separation:
         blocks = list(self.iter_blocks(block_frames, residual, workers, sample_start, sample_stop))
         stems = np.concatenate([block.stems for block in blocks], axis=-1)
         rest = np.concatenate([block.residual for block in blocks], axis=-1) if residual else None
-        return StemBlock(sample_start, stems, rest)
+        return StemBlock(sample_start, stems, rest, np.concatenate([block.original for block in blocks], axis=-1))
 
     def render_span(
         self, start_seconds: float, end_seconds: float, residual: bool = True, threads: int | None = None

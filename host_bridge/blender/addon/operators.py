@@ -134,6 +134,7 @@ def render_edit(context, movie, edit: plan.Edit) -> None:
     """Write every stem of ``edit`` (through its effect chains, where a source has one) and make the
     scene's sound strips match it."""
     from pixelsep_plugin.api import render_recipe
+    from pixelsep_plugin.recipe import db_to_linear
 
     scene = context.scene
     editor = scene.sequence_editor
@@ -176,7 +177,7 @@ def render_edit(context, movie, edit: plan.Edit) -> None:
         strip.frame_final_start, strip.frame_final_end = start, min(end, strip.frame_final_end)
         strip[plan.STRIP_PROPERTY] = plan.stem_tag(edit, movie.name, None if entry is None else entry.name)
         gain = recipe.residual if entry is None else entry
-        strip.volume, strip.mute = plan.volume(gain.gain_db), gain.mute
+        strip.volume, strip.mute = db_to_linear(gain.gain_db), gain.mute
         if entry is None:
             state.residual_strip = strip.name
         else:
@@ -397,6 +398,11 @@ class PIXELSEP_OT_remove(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def _one_line(error: Exception) -> str:
+    """An error as the one line the UI reports."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
 def _active_edit(context):
     movie = active_movie(context)
     edit = read_edit(movie, context.scene) if movie is not None else None
@@ -431,7 +437,7 @@ class _FileOperator:
         try:
             message = self.run(context, movie, edit, path)
         except Exception as error:
-            self.report({"ERROR"}, str(error).splitlines()[0] if str(error) else type(error).__name__)
+            self.report({"ERROR"}, _one_line(error))
             return {"CANCELLED"}
         self.report({"INFO"}, message)
         return {"FINISHED"}
@@ -473,7 +479,7 @@ class PIXELSEP_OT_open_recipe(_FileOperator, bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def run(self, context, movie, edit, path):
-        from pixelsep_plugin.recipe import load
+        from pixelsep_plugin.recipe import db_to_linear, load
 
         loaded = load(path)
         analysis = analysis_of(movie)
@@ -484,7 +490,7 @@ class PIXELSEP_OT_open_recipe(_FileOperator, bpy.types.Operator):
             gain = edit.recipe.residual if entry is None else entry
             strip = collection.get(edit.state.residual_strip if entry is None else edit.state.strips.get(entry.name, ""))
             if strip is not None:
-                strip.volume, strip.mute = plan.volume(gain.gain_db), gain.mute
+                strip.volume, strip.mute = db_to_linear(gain.gain_db), gain.mute
         return f"recipe opened: {len(edit.recipe.sources)} source(s)"
 
 
@@ -506,7 +512,7 @@ class PIXELSEP_OT_rerender(bpy.types.Operator):
             edit.recipe = recipe_as_played(context.scene, edit)
             render_edit(context, movie, edit)
         except Exception as error:
-            self.report({"ERROR"}, str(error).splitlines()[0] if str(error) else type(error).__name__)
+            self.report({"ERROR"}, _one_line(error))
             return {"CANCELLED"}
         self.report({"INFO"}, "stems rendered again")
         return {"FINISHED"}

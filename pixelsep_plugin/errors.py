@@ -24,3 +24,12 @@ class ModelError(PixelsepError):
 
 class Cancelled(PixelsepError):
     """Long work stopped because the caller asked it to."""
+
+
+class PixelsepWarning(UserWarning):
+    """Something about the user's material that they should know but that does not stop the work
+    (one line: what, where, what to do). Hosts show these as one line each."""
+
+
+class ClippingWarning(PixelsepWarning):
+    """Samples above full scale were clipped by a file format that cannot hold them (FLAC)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from host_bridge.cli import batch, edit, effects, evaluate, swap, synth, train
+from host_bridge.cli.outputs import check_folder, check_outputs
 from host_bridge.cli.progress import ProgressBar
 from host_bridge.cli.sources import SourceSpec, build_sources, check_sources
 from pixelsep_plugin import __version__
@@ -94,6 +95,7 @@ def get_parser() -> argparse.ArgumentParser:
         help="what happens above 5.5 kHz, where the nets see nothing (default extend)",
     )
     sep.add_argument("--no-residual", action="store_true", help="do not write the residual")
+    sep.add_argument("--force", action="store_true", help="replace stem files that exist already")
     sep.add_argument(
         "--span",
         type=_span,
@@ -207,6 +209,10 @@ def cmd_separate(args) -> int:
             raise InputError(f"--recipe is a file name ending in .json, written beside the stems; not {args.recipe!r}")
         for source in sources:
             check_name(source.name)
+    check_folder(args.out, "-o")
+    names = [source.name for source in sources] + ([] if args.no_residual else ["residual"])
+    outputs = [args.out / f"{args.clip.stem}.{name}.{args.format}" for name in names]
+    check_outputs(outputs + ([args.out / args.recipe] if args.recipe else []), args.force)
     separator, analysis = _load_and_analyse(args)
     started = time.perf_counter()
     separation = separator.separate(analysis, sources, high_band=args.high_band)
@@ -282,9 +288,9 @@ COMMANDS = {
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings about the user's material (an effect that found nothing to do) as one line; others as Python prints them."""
-    from pixelsep_plugin.effects import EffectWarning
+    from pixelsep_plugin.errors import PixelsepWarning
 
-    if issubclass(category, EffectWarning):
+    if issubclass(category, PixelsepWarning):
         print(f"warning: {message}", file=sys.stderr)
     else:
         _default_show_warning(message, category, filename, lineno, file, line)

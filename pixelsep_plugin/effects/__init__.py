@@ -26,12 +26,12 @@ from typing import Protocol
 
 import numpy as np
 
-from pixelsep_plugin.errors import InputError
+from pixelsep_plugin.errors import InputError, PixelsepWarning
 
 TAIL_MODES = ("cut", "ring")
 
 
-class EffectWarning(UserWarning):
+class EffectWarning(PixelsepWarning):
     """An effect could not do all of its work on a stem (one line: which effect, which stem, why); renders
     collect these into their warnings."""
 

@@ -9,7 +9,8 @@ Audio files:
 - ``.wav``: 32-bit float PCM (``pcm_f32le``; RF64 past 4 GiB). Float keeps every sample exactly, so
   a file reads back bit for bit, and stems whose peaks exceed 1.0 are not clipped.
 - ``.flac``: 24-bit integers (FLAC has no float samples): samples are clipped to [-1, 1 - 2**-23]
-  and rounded to steps of 2**-23.
+  and rounded to steps of 2**-23; when any were clipped, closing the file warns
+  (:class:`~pixelsep_plugin.errors.ClippingWarning`, one line with the count and the peak).
 - ``.mp3`` (LAME, 160 kbit/s per channel up to 320), ``.m4a`` (AAC, 96 kbit/s per channel) and
   ``.opus`` (Opus in Ogg, 64 kbit/s per channel): lossy, at the source's rate except Opus, which
   only runs at 48 kHz (and 24, 16, 12, 8 kHz): other rates are resampled to 48 kHz. Their decoders
@@ -18,7 +19,9 @@ Audio files:
 
 from __future__ import annotations
 
+import errno
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +29,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pixelsep_plugin.errors import InputError, MediaError
+from pixelsep_plugin.errors import ClippingWarning, InputError, MediaError
 from pixelsep_plugin.media.probe import default_layout, first_line
 
 # suffix -> (muxer, codec, sample format the samples are handed over in)
@@ -63,28 +66,66 @@ def check_not_protected(path: Path, protect: Sequence[Path | str]) -> None:
             )
 
 
+WRITE_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "the file system is read-only",
+}
+
+
+def write_error(path: Path, error: OSError) -> MediaError:
+    """One line for an OSError met while writing ``path`` (full disk, no permission, read-only...)."""
+    reason = WRITE_ERRNOS.get(error.errno or 0) or error.strerror or first_line(error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "free some space or choose another folder"
+    elif error.errno in WRITE_ERRNOS:
+        advice = "choose a folder you can write to"
+    else:
+        advice = "check the folder"
+    return MediaError(f"cannot write {path.name} in {path.parent} ({reason}): {advice}")
+
+
 def _new_temp_beside(path: Path) -> Path:
     """Create an empty hidden file next to ``path`` (same suffix; permissions as a new file gets)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder: give a file name to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"cannot write {path.name}: {path.parent} is a file, not a folder") from None
+    except OSError as error:
+        raise write_error(path, error) from None
     for _ in range(100):
         temp = path.with_name(f".{path.stem}.{os.urandom(4).hex()}.tmp{path.suffix}")
         try:
             os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError:
             continue
+        except OSError as error:
+            raise write_error(path, error) from None
         return temp
     raise MediaError(f"cannot create a temporary file in {path.parent}: check the folder")
 
 
 @contextmanager
 def atomic_destination(path: Path | str, protect: Sequence[Path | str] = ()) -> Iterator[Path]:
-    """Yield a temp path to write; on success it replaces ``path``, on error it is removed."""
+    """Yield a temp path to write; on success it replaces ``path``, on error it is removed.
+
+    An OSError while writing (full disk, permissions) becomes one MediaError line.
+    """
     path = Path(path)
     check_not_protected(path, protect)
     temp = _new_temp_beside(path)
     try:
-        yield temp
-        os.replace(temp, path)
+        try:
+            yield temp
+            os.replace(temp, path)
+        except OSError as error:
+            if error.errno in WRITE_ERRNOS:
+                raise write_error(path, error) from None
+            raise
     finally:
         temp.unlink(missing_ok=True)
 
@@ -126,6 +167,8 @@ class AudioWriter:
         self._temp = _new_temp_beside(self.path)
         self._closed = False
         self._pts = 0
+        self.clipped_samples = 0  # FLAC: samples beyond full scale (|x| > 1) that were clipped
+        self.peak = 0.0  # the largest |sample| among them
         try:
             options = {"rf64": "auto"} if muxer == "wav" else {}
             self._container = av.open(str(self._temp), mode="w", format=muxer, options=options)
@@ -159,6 +202,10 @@ class AudioWriter:
         if self.sample_format == "flt":
             interleaved = samples.T.reshape(1, -1)
         else:  # 24-bit values in the top bits of s32, as FFmpeg's FLAC encoder takes them
+            over = np.count_nonzero(np.abs(samples) > 1.0)  # (1.0 itself becomes 1 - 2**-23: one step)
+            if over:
+                self.clipped_samples += int(over)
+                self.peak = max(self.peak, float(np.abs(samples).max()))
             steps = np.clip(np.round(samples * FLAC_SCALE), -FLAC_SCALE, FLAC_SCALE - 1).astype(np.int32)
             interleaved = (steps << 8).T.reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(
@@ -172,7 +219,7 @@ class AudioWriter:
                 self._container.mux(packet)
         except av.error.FFmpegError as error:
             self.abort()
-            raise MediaError(f"writing {self.path.name} failed ({first_line(error)}): check the disk") from None
+            raise self._failure(error) from None
 
     def close(self) -> Path:
         """Finish the file and move it into place; returns its path."""
@@ -185,12 +232,31 @@ class AudioWriter:
             os.replace(self._temp, self.path)
         except av.error.FFmpegError as error:
             self.abort()
-            raise MediaError(f"writing {self.path.name} failed ({first_line(error)}): check the disk") from None
+            raise self._failure(error) from None
+        except OSError as error:
+            self.abort()
+            if error.errno in WRITE_ERRNOS:
+                raise write_error(self.path, error) from None
+            raise
         except BaseException:
             self.abort()
             raise
         self._closed = True
+        if self.clipped_samples:
+            warnings.warn(
+                ClippingWarning(
+                    f"{self.path.name}: {self.clipped_samples} samples above full scale (peak "
+                    f"{20 * np.log10(self.peak):+.1f} dBFS) were clipped, as FLAC cannot hold them; write WAV "
+                    "(float) to keep them, or lower the gain"
+                ),
+                stacklevel=2,
+            )
         return self.path
+
+    def _failure(self, error: Exception) -> MediaError:
+        if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:
+            return write_error(self.path, error)
+        return MediaError(f"writing {self.path.name} failed ({first_line(error)}): check the disk")
 
     def abort(self) -> None:
         """Throw the partial file away (the destination is left untouched)."""

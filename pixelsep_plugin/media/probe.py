@@ -6,6 +6,7 @@ are ever used; :mod:`.decode` picks them with the same helpers.
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -62,6 +63,20 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def _file_kind(path: Path) -> str:
+    """What kind of special file ``path`` is, in words."""
+    mode = path.stat().st_mode
+    for test, name in (
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "a special file"
+
+
 def open_input(path: Path | str) -> av.container.InputContainer:
     """Open ``path`` for reading, or raise MediaError with one line saying why not."""
     path = Path(path)
@@ -69,6 +84,8 @@ def open_input(path: Path | str) -> av.container.InputContainer:
         raise MediaError(f"{path} does not exist: check the path")
     if path.is_dir():
         raise MediaError(f"{path} is a directory: give a video file")
+    if not path.is_file():  # a FIFO, socket or device would block or never end
+        raise MediaError(f"{path} is not a regular file ({_file_kind(path)}): give a video file")
     try:
         return av.open(str(path), mode="r")
     except PermissionError:

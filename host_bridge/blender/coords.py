@@ -24,6 +24,9 @@ import math
 from dataclasses import dataclass
 
 
+EDGE_TOLERANCE = 1e-9  # a click this close to the image's edge (relative to its size) is on it
+
+
 @dataclass(frozen=True)
 class StripPlacement:
     """Everything that decides where a movie strip's pixels appear in the preview."""
@@ -92,8 +95,12 @@ def view_to_movie(
     dx, dy = cos * ux + sin * uy, -sin * ux + cos * uy  # rotate back
     cx, cy = px + dx / p.scale_x, py + dy / p.scale_y
     x, y = cx + p.image_width / 2, p.image_height / 2 - cy
-    if not (p.crop_left <= x <= p.image_width - p.crop_right and p.crop_top <= y <= p.image_height - p.crop_bottom):
+    left, right = p.crop_left, p.image_width - p.crop_right
+    top, bottom = p.crop_top, p.image_height - p.crop_bottom
+    eps = EDGE_TOLERANCE * max(p.image_width, p.image_height)  # rounding of the transform at the very edge
+    if not (left - eps <= x <= right + eps and top - eps <= y <= bottom + eps):
         return None
+    x, y = min(max(x, left), right), min(max(y, top), bottom)
     if frame_size is not None and frame_size != (p.image_width, p.image_height):
         x, y = x * frame_size[0] / p.image_width, y * frame_size[1] / p.image_height
     return x, y

@@ -289,7 +289,7 @@ class _Reader:
     def choice(self, key: str, choices: tuple[str, ...]) -> str:
         value = self.data[key]
         if value not in choices:
-            raise InputError(f"recipe: {self.name(key)} must be one of {', '.join(choices)}, not {value!r}")
+            raise InputError(f"recipe: {self.name(key)} must be one of {', '.join(choices)}, not {_shown(value)}")
         return value
 
     def flag(self, key: str) -> bool:
@@ -324,6 +324,12 @@ class _Reader:
         return value
 
 
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` for an error line, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def check_name(name: str, what: str = "source name") -> str:
     """A source name usable in file names, track titles and command lines; raises InputError."""
     if (
@@ -333,11 +339,11 @@ def check_name(name: str, what: str = "source name") -> str:
         or name.endswith((" ", "."))
     ):
         raise InputError(
-            f"{what} {name!r} is not usable: use up to {MAX_NAME_CHARS} letters, digits, spaces, '.', '_', '+' or '-' "
+            f"{what} {_shown(name)} is not usable: use up to {MAX_NAME_CHARS} letters, digits, spaces, '.', '_', '+' or '-' "
             "(starting with a letter or digit)"
         )
     if name.lower() in RESERVED_NAMES:
-        raise InputError(f"{what} {name!r} is reserved: choose another name")
+        raise InputError(f"{what} {_shown(name)} is reserved: choose another name")
     return name
 
 
@@ -345,9 +351,9 @@ def check_relative_folder(text: str, what: str) -> str:
     """A relative folder that stays inside its base: no absolute path, no '..', no drive."""
     parts = PurePosixPath(text.replace("\\", "/")).parts
     if not text or PurePosixPath(text).is_absolute() or PureWindowsPath(text).drive or PureWindowsPath(text).root:
-        raise InputError(f"recipe: {what} {text!r} must be a folder relative to the recipe")
+        raise InputError(f"recipe: {what} {_shown(text)} must be a folder relative to the recipe")
     if ".." in parts:
-        raise InputError(f"recipe: {what} {text!r} would leave the recipe's folder: remove '..'")
+        raise InputError(f"recipe: {what} {_shown(text)} would leave the recipe's folder: remove '..'")
     return text
 
 
@@ -391,12 +397,12 @@ def from_dict(data: Any, base: Path) -> Recipe:
     if not isinstance(data, dict):
         raise InputError("recipe: the document must be a JSON object")
     if data.get("format") != FORMAT:
-        raise InputError(f"recipe: not a pixelsep recipe (its format is {data.get('format')!r}, not {FORMAT!r})")
+        raise InputError(f"recipe: not a pixelsep recipe (its format is {_shown(data.get('format'))}, not {FORMAT!r})")
     version = data.get("version")
     if version != VERSION:
         if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
             raise InputError(f"recipe version {version} is newer than this pixelsep reads ({VERSION}): update pixelsep")
-        raise InputError(f"recipe version {version!r} is not one this pixelsep reads ({VERSION})")
+        raise InputError(f"recipe version {_shown(version)} is not one this pixelsep reads ({VERSION})")
     top = _Reader(data, "", ("format", "version", "clip", "model", "sources", "residual", "output"))
 
     clip_r = _Reader(top.data["clip"], "clip", ("path", "sha256", "duration_seconds", "audio", "video"))
@@ -410,7 +416,7 @@ def from_dict(data: Any, base: Path) -> Recipe:
     frame_rate = video_r.text("frame_rate", 32)
     match = re.fullmatch(r"([1-9][0-9]{0,9})/([1-9][0-9]{0,9})", frame_rate)
     if not match or not 0 < int(match[1]) / int(match[2]) <= 1000:
-        raise InputError(f"recipe: clip.video.frame_rate must be a fraction like 30000/1001, not {frame_rate!r}")
+        raise InputError(f"recipe: clip.video.frame_rate must be a fraction like 30000/1001, not {_shown(frame_rate)}")
     rotation = video_r.integer("rotation_degrees", 0, 270)
     if rotation % 90:
         raise InputError("recipe: clip.video.rotation_degrees must be 0, 90, 180 or 270")
@@ -458,7 +464,7 @@ def from_dict(data: Any, base: Path) -> Recipe:
     names = [s.name.lower() for s in sources]
     duplicate = next((s.name for s, n in zip(sources, names, strict=True) if names.count(n) > 1), None)
     if duplicate:
-        raise InputError(f"recipe: two sources are named {duplicate!r} (names must differ, ignoring case)")
+        raise InputError(f"recipe: two sources are named {_shown(duplicate)} (names must differ, ignoring case)")
 
     res_r = _Reader(top.data["residual"], "residual", ("gain_db", "mute", "effects"))
     residual = ResidualEdit(

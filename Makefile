@@ -9,7 +9,7 @@ DEMO_CLIP := examples/duet.mp4
 DEMO_OUT := demo-out
 UNTRAINED := models/small-untrained
 
-.PHONY: demo test setup system-deps model clean-venv bench blender-env extension blender-window blender-window-chroot
+.PHONY: demo test setup system-deps model clean-venv bench blender-env infer-env extension blender-window blender-window-chroot
 
 # Debian packages: python3-venv for the virtual environment; for the synthetic performance
 # generator (training data, tests): SoundFonts, real recorded notes and loops, the emoji font, and
@@ -93,6 +93,17 @@ $(BLENDER43_VENV)/.installed:
 
 blender-env: $(BLENDER_VENV)/.installed $(BLENDER45_VENV)/.installed $(BLENDER43_VENV)/.installed
 
+# The inference path as a user without torch runs it: numpy 1.26 (as Blender bundles), ONNX Runtime and
+# PyAV only (no torch, no scipy), for tests/test_no_torch.py with the committed tests/data/tiny-model.
+INFER_VENV := .venv-infer
+$(INFER_VENV)/.installed: Makefile | system-deps
+	rm -rf $(INFER_VENV)
+	$(PYTHON) -m venv $(INFER_VENV)
+	$(INFER_VENV)/bin/python -m pip install --quiet "numpy==1.26.4" "onnxruntime==1.32.0" "av==18.1.0"
+	touch $@
+
+infer-env: $(INFER_VENV)/.installed
+
 # The Blender extension zip (dist/pixelsep_vse-<version>-<platform>.zip); PLATFORMS="linux-x64 windows-x64 macos-arm64"
 PLATFORMS ?= linux-x64
 extension: setup
@@ -111,11 +122,11 @@ blender-window: extension
 blender-window-chroot: extension
 	$(SUDO) tests/blender/debian13-chroot.sh $(BLENDER_CHROOT) $(EXTENSION_ZIP) build/blender-window
 
-test: setup blender-env
+test: setup blender-env infer-env
 	$(BIN)/python -m pytest -q
 
 bench: setup model
 	$(BIN)/python benchmarks/speed.py --model small-untrained --repeat 5 --out benchmarks/results/speed.json
 
 clean-venv:
-	rm -rf $(VENV) $(BLENDER_VENV) $(BLENDER45_VENV) $(BLENDER43_VENV)
+	rm -rf $(VENV) $(BLENDER_VENV) $(BLENDER45_VENV) $(BLENDER43_VENV) $(INFER_VENV)

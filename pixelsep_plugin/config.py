@@ -1,7 +1,7 @@
 """Configuration: frozen dataclasses passed to constructors, never a global.
 
 Every model package stores its :class:`ModelConfig` as JSON (``to_dict``) and is rebuilt from it
-(``model_config_from_dict``). The two named configurations live in :data:`MODEL_CONFIGS`.
+(``model_config_from_dict``). The named configurations live in :data:`MODEL_CONFIGS`.
 """
 
 from __future__ import annotations
@@ -124,7 +124,19 @@ def _small() -> ModelConfig:
     )
 
 
-MODEL_CONFIGS = {"paper": _paper, "small": _small}
+def _tiny() -> ModelConfig:
+    """The smallest nets on the same front end and windows: a package of a few hundred KB that
+    exercises every step of inference (the tests' torch-free model)."""
+    k = 4
+    return ModelConfig(
+        name="tiny",
+        num_components=k,
+        video_net=VideoNetConfig(widths=(4, 4, 8, 8, 16), num_components=k, frame_size=160),
+        audio_net=AudioNetConfig(num_downs=6, base_channels=4, num_components=k),
+    )
+
+
+MODEL_CONFIGS = {"paper": _paper, "small": _small, "tiny": _tiny}
 
 
 def get_model_config(name: str) -> ModelConfig:

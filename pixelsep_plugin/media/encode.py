@@ -72,6 +72,7 @@ WRITE_ERRNOS = {
     errno.EACCES: "permission denied",
     errno.EPERM: "permission denied",
     errno.EROFS: "the file system is read-only",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
 }
 
 
@@ -94,7 +95,9 @@ def _new_temp_beside(path: Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise InputError(f"cannot write {path.name}: {path.parent} is a file, not a folder") from None
+        raise MediaError(
+            f"cannot write {path.name}: {path.parent} is a file, not a folder: choose a folder you can write to"
+        ) from None
     except OSError as error:
         raise write_error(path, error) from None
     for _ in range(100):

@@ -44,7 +44,7 @@ def test_a_named_pipe_as_the_clip_is_refused_at_once(tmp_path, capsys):
 
 
 def test_separate_checks_its_outputs_before_any_analysis(small_model, clip_factory, tmp_path, capsys):
-    clip = clip_factory("cli.mp4")
+    clip = clip_factory("hardening.mp4")
     common = ["--at", "40,60", "--name", "left", "--model", small_model, "--cache-dir", tmp_path / "c", "-q"]
     a_file = tmp_path / "not-a-folder"
     a_file.write_text("keep")
@@ -111,7 +111,7 @@ def _namespace_tool() -> list[str] | None:
 @pytest.mark.skipif(_namespace_tool() is None, reason="no mount namespaces on this machine")
 def test_full_disk_and_read_only_folder_end_to_end(small_model, clip_factory, tmp_path):
     """`pixelsep separate` into a 64 KiB tmpfs (full after a few blocks) and into a read-only tmpfs."""
-    clip = clip_factory("cli.mp4")
+    clip = clip_factory("hardening.mp4")
     mounts = {"full": tmp_path / "full", "readonly": tmp_path / "readonly"}
     for folder in mounts.values():
         folder.mkdir()

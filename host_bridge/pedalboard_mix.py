@@ -165,7 +165,7 @@ class StemMixer:
 
     @property
     def num_channels(self) -> int:
-        return int(self.separation.analysis.audio.shape[0])
+        return self.separation.analysis.num_channels
 
     @property
     def num_samples(self) -> int:

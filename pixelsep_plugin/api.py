@@ -262,7 +262,7 @@ def write_multitrack_video(
     separation = separation_for(separator, analysis, recipe)
     ceiling = _video_ceiling(peaks, recipe)
     chains = chains_for(separation, recipe, recipe.output.tail)
-    remixer = Remixer(recipe, analysis.sample_rate, analysis.audio.shape[0], ceiling, chains)
+    remixer = Remixer(recipe, analysis.sample_rate, analysis.num_channels, ceiling, chains)
     names = ["remix", *[s.name for s in recipe.sources], "residual"]
     fan = _FanOut(separation, remixer, names)
     rate, layout = analysis.sample_rate, analysis.channel_layout

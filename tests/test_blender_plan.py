@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from host_bridge.blender.plan import (
@@ -235,3 +236,62 @@ def test_the_panel_summarises_each_chain():
                rcp.Effect("/plugins/Dragonfly Room.vst3", {}), rcp.Effect("pixelsep.Loudness", {"target_lufs": -23})]  # fmt: skip
     assert chain_summary(effects) == "swap to Trumpet, Reverb, Dragonfly Room, Loudness"
     assert chain_summary([]) == ""
+
+
+def test_the_first_span_surrounds_the_playhead_inside_the_clip():
+    from host_bridge.blender.plan import first_span
+
+    assert first_span(30.0, 3600.0) == (28.0, 38.0)  # 2 s before, 8 s after
+    assert first_span(1.0, 3600.0) == (0.0, 10.0)  # near the start: moved in, still 10 s
+    assert first_span(3599.0, 3600.0) == (3590.0, 3600.0)  # near the end too
+    assert first_span(3600.0, 3600.0) == (3590.0, 3600.0)
+    assert first_span(4.0, 6.5) == (0.0, 6.5)  # a clip shorter than the span: all of it
+    assert first_span(10.0, 60.0, before_seconds=0.0, after_seconds=5.0) == (10.0, 15.0)
+    for bad in [(10.0, 0.0), (10.0, -1.0)]:
+        with pytest.raises(ValueError):
+            first_span(*bad)
+    with pytest.raises(ValueError):
+        first_span(1.0, 10.0, before_seconds=0.0, after_seconds=0.0)
+
+
+def test_stand_ins_and_stems_are_named_after_the_render(tmp_path):
+    from host_bridge.blender.plan import is_current_render, span_file, stem_files
+
+    edit = Edit(_recipe())
+    add_click(edit, "violin", 10, 20, 1.5)
+    add_click(edit, "cello", 30, 20, 1.5)
+    edit.recipe.source("cello").effects.append(rcp.Effect("Gain", {"gain_db": -3.0}))
+    files = stem_files(edit.recipe, "duet.001", 3, tmp_path)
+    assert files == {
+        "violin": tmp_path / "duet.001.r3.violin.wav",
+        "cello": tmp_path / "duet.001.r3.cello.fx.wav",  # a source with effects plays its processed stem
+        "residual": tmp_path / "duet.001.r3.residual.wav",
+    }
+    assert span_file(files["violin"]) == tmp_path / "duet.001.r3.violin.span.wav"
+    assert span_file(files["cello"]) == tmp_path / "duet.001.r3.cello.fx.span.wav"
+    edit.state.revision = 3
+    assert is_current_render(edit, 3)
+    assert not is_current_render(edit, 2)  # a later click rendered again
+    assert not is_current_render(None, 3)  # the separation was removed
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_a_stand_in_is_as_long_as_the_stem_and_silent_outside_the_span(tmp_path, channels):
+    from host_bridge.blender.preview import write_span_wav
+    from pixelsep_plugin import media
+
+    rate, total, start = 44100, 44100 * 3 + 17, 50_000
+    rng = np.random.default_rng(channels)
+    span = rng.uniform(-0.9, 0.9, (channels, 30_000)).astype(np.float32)
+    span[0, :3] = [1.5, -1.5, 0.0]  # clipped to full scale
+    path = write_span_wav(tmp_path / "a.span.wav", span, start, total, rate)
+    assert not list(tmp_path.glob(".*"))  # written under a temporary name, renamed into place
+    audio, read_rate = media.read_audio(path)
+    assert read_rate == rate and audio.shape == (channels, total)
+    expected = np.clip(span, -1, 32767 / 32768)
+    np.testing.assert_allclose(audio[:, start : start + 30_000], expected, atol=0.5 / 32768 + 1e-7)
+    assert not audio[:, :start].any() and not audio[:, start + 30_000 :].any()
+    with pytest.raises(ValueError):
+        write_span_wav(tmp_path / "b.wav", span, total - 10, total, rate)  # does not fit in the stem
+    with pytest.raises(ValueError):
+        write_span_wav(tmp_path / "c.wav", span, 0, 2**31, rate)  # past the WAV size limit

@@ -327,3 +327,51 @@ def stem_prefix(movie_strip: str, revision: int) -> str:
 def strip_name(movie_strip: str, source: str) -> str:
     """The sound strip's name for a source (Blender names are at most 63 bytes)."""
     return f"{movie_strip}.{source}"[:63]
+
+
+SPAN_BEFORE_SECONDS = 2.0  # a click renders this much before the playhead first...
+SPAN_AFTER_SECONDS = 8.0  # ...and this much after it, then the whole stems in the background
+
+
+def first_span(
+    playhead_seconds: float,
+    duration_seconds: float,
+    before_seconds: float = SPAN_BEFORE_SECONDS,
+    after_seconds: float = SPAN_AFTER_SECONDS,
+) -> tuple[float, float]:
+    """The span of the clip, ``(start, end)`` seconds, whose stems a click renders first, so the user
+    hears them at once: ``before_seconds`` before the playhead to ``after_seconds`` after it, moved
+    inside the clip with its length kept where the clip is long enough (a click near the end still
+    gets ``before + after`` seconds), cut to the clip where it is shorter."""
+    if not duration_seconds > 0:
+        raise ValueError("the clip's duration must be positive")
+    if before_seconds < 0 or after_seconds < 0 or before_seconds + after_seconds <= 0:
+        raise ValueError("the span around the playhead must have a positive length")
+    length = before_seconds + after_seconds
+    start = max(0.0, min(playhead_seconds - before_seconds, duration_seconds - length))
+    return start, min(duration_seconds, start + length)
+
+
+def span_file(stem_file: Path) -> Path:
+    """The file that stands in for ``stem_file`` until it is rendered: ``<stem name>.span.wav``
+    beside it (``duet.r2.violin.wav`` -> ``duet.r2.violin.span.wav``)."""
+    return Path(stem_file).with_name(Path(stem_file).stem + ".span.wav")
+
+
+def stem_files(recipe: rcp.Recipe, movie_strip: str, revision: int, folder: Path) -> dict[str, Path]:
+    """The file each source (by name) and ``"residual"`` will play after render ``revision``: the
+    source's stem, or its processed stem (``.fx.wav``) where it has effects — the names
+    :func:`stem_recipe`'s render writes."""
+    prefix = stem_prefix(movie_strip, revision)
+    files = {}
+    for source in recipe.sources:
+        suffix = ".fx.wav" if source.effects else ".wav"
+        files[source.name] = Path(folder) / f"{prefix}.{source.name}{suffix}"
+    files["residual"] = Path(folder) / f"{prefix}.residual{'.fx.wav' if recipe.residual.effects else '.wav'}"
+    return files
+
+
+def is_current_render(edit: Edit | None, revision: int) -> bool:
+    """Whether a render of ``revision`` that just finished in the background still belongs on the
+    strips: the movie still has its edit and no later click started another render."""
+    return edit is not None and edit.state.revision == revision

@@ -1,5 +1,5 @@
-"""The ``pixelsep`` command: analyze, separate, render, remix, timeline, effects, swap, batch, heatmap, info, synth,
-train, eval.
+"""The ``pixelsep`` command: analyze, separate, render, remix, timeline, effects, swap, batch, heatmap, cache, info,
+synth, train, eval.
 
 ``get_parser()`` builds the parser and ``main(argv)`` runs a command in-process and returns the exit
 status (0 ok, 1 a problem with the input or environment, 2 bad usage). Problems are reported as one
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from host_bridge.cli import batch, edit, effects, evaluate, swap, synth, train
+from host_bridge.cli import batch, cache, edit, effects, evaluate, swap, synth, train
 from host_bridge.cli.outputs import check_folder, check_outputs
 from host_bridge.cli.progress import ProgressBar
 from host_bridge.cli.sources import SourceSpec, build_sources, check_sources
@@ -113,6 +113,7 @@ def get_parser() -> argparse.ArgumentParser:
     swap.add_parser(commands)
     effects.add_parser(commands)
     batch.add_parser(commands)
+    cache.add_parser(commands)
 
     heat = commands.add_parser("heatmap", help="draw where the sound comes from over a frame (PNG)")
     heat.add_argument("clip", type=Path)
@@ -280,6 +281,7 @@ COMMANDS = {
     "remix": edit.run_remix,
     "timeline": edit.run_timeline,
     "batch": batch.run,
+    "cache": cache.run,
     "swap": swap.run,
     "effects": effects.run,
     "synth": synth.run,

@@ -101,7 +101,7 @@ def chains_for(separation: Separation, recipe: Recipe, tail: str = "cut") -> dic
     ):
         if effects:
             context = StemContext(
-                name, analysis.sample_rate, analysis.audio.shape[0], separation.num_samples,
+                name, analysis.sample_rate, analysis.num_channels, separation.num_samples,
                 stem_of(index if index < len(names) else None), base_folder=recipe.base_folder,
             )  # fmt: skip
             chains[name] = build_chain(effects, context, tail)
@@ -200,7 +200,7 @@ def iter_remix(
     """The remix as float32 (channels, n) blocks, from the clip's first audio sample to its last
     (and on through the effects' tails with ``tail="ring"``)."""
     analysis = separation.analysis
-    remixer = remixer or Remixer(recipe, analysis.sample_rate, analysis.audio.shape[0], limiter_ceiling,
+    remixer = remixer or Remixer(recipe, analysis.sample_rate, analysis.num_channels, limiter_ceiling,
                                  chains_for(separation, recipe, tail))  # fmt: skip
     for block in separation.iter_blocks(residual=True):
         out = remixer.mix(block)
@@ -285,7 +285,7 @@ def render(
     if not (stems or remix):
         raise InputError("nothing to render: ask for the stems, the remix or both")
     analysis = separation.analysis
-    rate, layout, channels = analysis.sample_rate, analysis.channel_layout, analysis.audio.shape[0]
+    rate, layout, channels = analysis.sample_rate, analysis.channel_layout, analysis.num_channels
     suffix = FORMAT_SUFFIXES[audio_format]
     prefix = recipe.prefix
     out_dir = Path(out_dir)

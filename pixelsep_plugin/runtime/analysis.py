@@ -1,18 +1,34 @@
 """Analyse a clip once: the expensive, click-independent half of PixelPlayer.
 
-One pass over the clip computes, and writes to disk as it goes:
+One pass over the clip computes, and writes to disk as it goes (format version 2):
 
-- ``components`` (windows, K, F, T) float16: the audio U-Net's K component maps of each analysis
-  window (T = ``chunks.window_columns`` STFT columns of 23.2 ms, F = 256 log-frequency bins);
-- ``log_magnitude`` (windows, F, T) float16: the net's input, for heatmaps;
+- ``components`` (windows, K, F, T) uint8 with ``component_scales`` (windows, K, 2) float32: the
+  audio U-Net's K component maps of each analysis window (T = ``chunks.window_columns`` STFT
+  columns of 23.2 ms, F = 256 log-frequency bins), quantised with one affine (offset, step) per
+  window and component: ``value = offset + code * step``, error at most step / 2 = range / 510;
+- ``log_magnitude`` (windows, F, T) uint8 with ``log_magnitude_scales`` (windows, F, 2): the net's
+  input, for heatmaps, quantised per window and frequency row;
 - ``features`` (frames, K, h, w) float16: the video net's per-pixel features of frames sampled at
   ``chunks.frames_per_second``, with their times in ``frame_times`` (seconds);
-- ``audio`` (samples, channels) float32: the clip's audio at its own rate and channel layout, so
-  that rendering a stem never decodes the clip again.
+- the clip's audio at its own rate and channel layout: by default NOT stored. ``audio_checksums``
+  (a CRC-32 per block of ``AUDIO_BLOCK_SAMPLES`` samples) and ``audio_frames`` (each decoded
+  frame's pts and first sample) let :mod:`pixelsep_plugin.media.span` decode any span again from
+  the clip, exactly (checked block by block). When the clip's frames do not map to sample
+  positions, or its codec does not decode exactly after a seek (tried at a few places while
+  analysing), ``audio`` (samples, channels) float32 is stored as before (with
+  ``$PIXELSEP_CACHE_AUDIO=decode``, only in the first case). ``analysis.json``'s ``audio`` record
+  says which ("storage": "decoded" or "stored", and why).
+
+An hour of 44.1 kHz stereo takes 0.92 GB when the audio is decoded again (3.1 GB with float16 maps
+and the audio in format version 1); a stored audio adds its float32 samples, 1.27 GB per hour of
+44.1 kHz stereo. See ``benchmarks/cache_size.py``.
 
 Any later query (see :mod:`pixelsep_plugin.runtime.separate`) reads the audio and the components
-through bounded positioned reads (:meth:`Analysis.read_audio`, :meth:`Analysis.read_components`),
-so rendering keeps no more of them resident than the blocks in flight.
+through bounded reads (:meth:`Analysis.read_audio`, :meth:`Analysis.read_components`,
+:meth:`Analysis.read_log_magnitude`), so rendering keeps no more of them resident than the blocks
+in flight. An :class:`Analysis` opened by :func:`analyze` knows its clip (path and fingerprint) and
+fails with one line when the audio is needed and the clip is gone or changed. The cache's size cap
+and eviction are in :mod:`pixelsep_plugin.runtime.cache`.
 """
 
 from __future__ import annotations
@@ -22,6 +38,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -35,21 +52,33 @@ from pixelsep_plugin import media
 from pixelsep_plugin.audio.stft import Stft, iter_stft_frames
 from pixelsep_plugin.audio.warp import log_magnitude
 from pixelsep_plugin.config import ModelConfig
-from pixelsep_plugin.errors import Cancelled
+from pixelsep_plugin.errors import Cancelled, InputError, MediaError
+from pixelsep_plugin.media.span import AudioScan, AudioSpanReader, scan_audio
 from pixelsep_plugin.modelstore import ModelPackage
+from pixelsep_plugin.runtime import cache
 from pixelsep_plugin.runtime.chunking import WindowCutter, WindowPlan
 from pixelsep_plugin.runtime.sessions import OnnxNets
 from pixelsep_plugin.runtime.store import (
     ArrayWriter,
     CorruptEntry,
+    dequantize_u8,
     open_array,
+    quantize_u8,
     read_rows,
     release_pages,
     sha256_of_file,
 )
 
 FORMAT = "pixelsep-analysis"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+AUDIO_BLOCK_SAMPLES = 1 << 16  # samples per checksummed block of the clip's audio
+# Blocks whose decoding after a seek is tried while analysing (fractions of the clip), to decide
+# whether the clip's audio can be decoded again exactly instead of being stored.
+SEEK_PROBES = (0.25, 0.5, 0.75, 1.0)
+# "auto": store the audio of a clip that does not decode exactly after a seek; "decode": keep no
+# audio whenever the frames' pts are usable, and decode such clips from the start for each span
+# that does not follow the previous read (smaller entries, slower span renders late in long clips).
+AUDIO_POLICY_ENV = "PIXELSEP_CACHE_AUDIO"
 SILENCE_LOG = float(np.log(1e-10))  # the log-magnitude of silence, used to pad short clips
 
 # progress(stage, done, total): stage is "read" (the clip's audio), "audio" (the audio net) or
@@ -64,9 +93,13 @@ class Analysis:
 
     folder: Path
     meta: dict
+    clip: Path | None = None  # the analysed clip: where the audio is decoded from when it is not stored
+    clip_fingerprint: dict | None = None  # the clip's :func:`clip_fingerprint` when it was opened
 
     @classmethod
-    def open(cls, folder: Path, verify: bool = True) -> Analysis:
+    def open(
+        cls, folder: Path, verify: bool = True, clip: Path | None = None, clip_fingerprint: dict | None = None
+    ) -> Analysis:
         """Open and check an analysis folder; raises CorruptEntry when anything is off."""
         try:
             meta = json.loads((folder / "analysis.json").read_text())
@@ -74,7 +107,7 @@ class Analysis:
             raise CorruptEntry(f"analysis.json unreadable: {error}") from error
         if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
             raise CorruptEntry("not a pixelsep analysis of this version")
-        analysis = cls(folder=folder, meta=meta)
+        analysis = cls(folder=folder, meta=meta, clip=clip, clip_fingerprint=clip_fingerprint)
         for name in meta["arrays"]:
             analysis.arrays[name] = open_array(folder, meta["arrays"][name], verify=verify)
         return analysis
@@ -85,11 +118,14 @@ class Analysis:
 
     @property
     def components(self) -> np.ndarray:
-        return self.arrays["components"]
+        """Every window's components, float32 (windows, K, F, T), dequantised in memory (short
+        clips and tests; renders read one window at a time with :meth:`read_components`)."""
+        return dequantize_u8(np.asarray(self.arrays["components"]), np.asarray(self.arrays["component_scales"]))
 
     @property
     def log_magnitude(self) -> np.ndarray:
-        return self.arrays["log_magnitude"]
+        """Every window's log-magnitude, float32 (windows, F, T), dequantised in memory (short clips, tests)."""
+        return dequantize_u8(np.asarray(self.arrays["log_magnitude"]), np.asarray(self.arrays["log_magnitude_scales"]))
 
     @property
     def features(self) -> np.ndarray:
@@ -101,18 +137,85 @@ class Analysis:
 
     @property
     def audio(self) -> np.ndarray:
-        """The clip's own audio, float32 (channels, samples) (a transposed view of the file)."""
-        return self.arrays["audio"].T
+        """The clip's whole audio, float32 (channels, samples), read into memory (short clips, tests;
+        renders read spans with :meth:`read_audio`)."""
+        return self.read_audio(0, self.num_samples)
+
+    @property
+    def num_channels(self) -> int:
+        """Channels of the clip's own audio."""
+        return int(self.meta["media"]["num_channels"])
+
+    @property
+    def num_samples(self) -> int:
+        """Samples per channel of the clip's own audio (at :attr:`sample_rate`)."""
+        return int(self.meta["media"]["num_samples"])
+
+    @property
+    def audio_stored(self) -> bool:
+        """Whether the entry holds the clip's audio (else it is decoded from the clip, exactly)."""
+        return self.meta["audio"]["storage"] == "stored"
 
     def read_audio(self, sample_start: int, sample_stop: int) -> np.ndarray:
-        """Samples ``[sample_start, sample_stop)`` of the clip's audio, float32 (channels, n), read
-        from the file into a fresh array (memory bounded by the span, whatever the clip's length)."""
-        rows = read_rows(self.folder, self.meta["arrays"]["audio"], sample_start, sample_stop)
-        return np.ascontiguousarray(rows.T, dtype=np.float32)
+        """Samples ``[sample_start, sample_stop)`` of the clip's audio, float32 (channels, n), equal to
+        the same samples of :func:`pixelsep_plugin.media.iter_audio_blocks`. Read from the entry when it
+        stores the audio, else decoded from the clip (see :mod:`pixelsep_plugin.media.span`); memory
+        is bounded by the span, whatever the clip's length. Raises MediaError when the clip is needed
+        and gone or changed."""
+        if self.audio_stored:
+            rows = read_rows(self.folder, self.meta["arrays"]["audio"], sample_start, sample_stop)
+            return np.ascontiguousarray(rows.T, dtype=np.float32)
+        return self._span_reader().read(sample_start, sample_stop)
+
+    def _span_reader(self) -> AudioSpanReader:
+        with _READER_LOCK:
+            reader = self.__dict__.get("_reader")
+            if reader is None:
+                seek = bool(self.meta["audio"].get("seeks_exact", True))
+                reader = AudioSpanReader(self._checked_clip(), self._audio_scan(), seek=seek)
+                self.__dict__["_reader"] = reader
+            return reader
+
+    def _checked_clip(self) -> Path:
+        """The clip, checked to be the file that was analysed (one-line errors otherwise)."""
+        name = self.meta["clip"]["name"]
+        if self.clip is None:
+            raise InputError(f"the analysis of {name} keeps no audio: open it through analyze() with the clip")
+        if not self.clip.is_file():
+            raise MediaError(f"{self.clip} is gone: its audio is read from it; restore the clip or analyse it again")
+        fingerprint = clip_fingerprint(self.clip)
+        if self.clip_fingerprint is not None and fingerprint != self.clip_fingerprint:
+            raise MediaError(f"{self.clip.name} changed since it was analysed: analyse it again")
+        return self.clip
+
+    def _audio_scan(self) -> AudioScan:
+        a = self.meta["audio"]
+        frames = np.asarray(self.arrays["audio_frames"])
+        return AudioScan(
+            num_samples=self.num_samples,
+            num_channels=self.num_channels,
+            sample_rate=self.sample_rate,
+            block_samples=int(a["block_samples"]),
+            checksums=np.asarray(self.arrays["audio_checksums"]),
+            frame_pts=np.ascontiguousarray(frames[:, 0]),
+            frame_positions=np.ascontiguousarray(frames[:, 1]),
+            pts_consistent=True,
+            integer_format=bool(a["integer_format"]),
+            codec=str(a["codec"]),
+        )
 
     def read_components(self, window: int) -> np.ndarray:
-        """The audio components of analysis window ``window``, float16 (K, F, T), read from the file."""
-        return read_rows(self.folder, self.meta["arrays"]["components"], window, window + 1)[0]
+        """The audio components of analysis window ``window``, float32 (K, F, T), read from the file
+        and dequantised."""
+        codes = read_rows(self.folder, self.meta["arrays"]["components"], window, window + 1)[0]
+        scales = read_rows(self.folder, self.meta["arrays"]["component_scales"], window, window + 1)[0]
+        return dequantize_u8(codes, scales)
+
+    def read_log_magnitude(self, window: int) -> np.ndarray:
+        """The audio net's input (log-magnitude) of window ``window``, float32 (F, T), dequantised."""
+        codes = read_rows(self.folder, self.meta["arrays"]["log_magnitude"], window, window + 1)[0]
+        scales = read_rows(self.folder, self.meta["arrays"]["log_magnitude_scales"], window, window + 1)[0]
+        return dequantize_u8(codes, scales)
 
     def release_pages(self) -> None:
         """Drop the resident pages of every memory-mapped array (see :func:`.store.release_pages`)."""
@@ -154,6 +257,9 @@ class Analysis:
         return WindowPlan(self.num_columns, a["window_columns"], a["overlap_columns"])
 
 
+_READER_LOCK = threading.Lock()
+
+
 def clip_digest(path: Path) -> str:
     """sha256 of the clip's bytes: the cache key of its analysis."""
     return sha256_of_file(path)
@@ -185,7 +291,7 @@ def _file_stats(folder: Path) -> dict[str, list[int]]:
     """(size, mtime ns) of every file of an entry but the record itself."""
     stats = {}
     for path in sorted(folder.iterdir()):
-        if path.name != CHECKED_FILE and path.is_file():
+        if path.name != CHECKED_FILE and path.name not in cache.BOOKKEEPING_FILES and path.is_file():
             stat = path.stat()
             stats[path.name] = [stat.st_size, stat.st_mtime_ns]
     return stats
@@ -233,12 +339,14 @@ def clip_identity(clip: Path, package: ModelPackage, root: Path, use_cache: bool
     return digest, fingerprint
 
 
-def open_entry(entry: Path, fingerprint: dict, clip_sha256: str, verify: bool = False) -> Analysis:
+def open_entry(
+    entry: Path, fingerprint: dict, clip_sha256: str, verify: bool = False, clip: Path | None = None
+) -> Analysis:
     """Open a cache entry, hashing its files only when they changed since they were last verified
     (size or mtime differ) or when ``verify``; raises CorruptEntry as :meth:`Analysis.open`."""
     record = _read_checked(entry)
     unchanged = record is not None and record.get("files") == _file_stats(entry)
-    analysis = Analysis.open(entry, verify=verify or not unchanged)
+    analysis = Analysis.open(entry, verify=verify or not unchanged, clip=clip, clip_fingerprint=fingerprint)
     if not unchanged or record.get("clip") != {**fingerprint, "sha256": clip_sha256}:
         _write_checked(entry, fingerprint, clip_sha256)
     return analysis
@@ -253,6 +361,49 @@ def _batched(items, size: int):
             batch = []
     if batch:
         yield batch
+
+
+def audio_policy() -> str:
+    """``$PIXELSEP_CACHE_AUDIO``: "auto" (the default) or "decode" (see AUDIO_POLICY_ENV)."""
+    policy = os.environ.get(AUDIO_POLICY_ENV) or "auto"
+    if policy not in ("auto", "decode"):
+        raise InputError(f"${AUDIO_POLICY_ENV} must be 'auto' or 'decode', not {policy!r}")
+    return policy
+
+
+def _audio_storage(clip: Path, scan: AudioScan, folder: Path) -> tuple[dict, dict]:
+    """Decide whether an entry stores the clip's audio: (the "audio" record of analysis.json, the
+    descriptions of the small arrays that let the audio be decoded again and checked).
+
+    "decoded": the clip's audio frames map to sample positions by their pts and blocks spread over
+    the clip decode exactly after a seek, so the entry keeps only checksums and the frame map.
+    "stored": the float32 samples are kept in the entry, as the reason says. With
+    ``$PIXELSEP_CACHE_AUDIO=decode`` a clip that does not decode exactly after a seek is "decoded"
+    too, with "seeks_exact": false: its spans are decoded from the start of the clip.
+    """
+    record = {
+        "codec": scan.codec,
+        "block_samples": scan.block_samples,
+        "integer_format": scan.integer_format,
+    }
+    arrays = {}
+    writer = ArrayWriter(folder, "audio_checksums.u32", "uint32", ())
+    writer.append(scan.checksums)
+    arrays["audio_checksums"] = writer.close()
+    if not scan.pts_consistent:
+        return {**record, "storage": "stored", "reason": "frame pts do not give sample positions"}, arrays
+    blocks = sorted({min(len(scan.checksums) - 1, int(f * len(scan.checksums))) for f in SEEK_PROBES})
+    with AudioSpanReader(clip, scan) as reader:
+        exact = reader.seeks_exactly(blocks)
+    if not exact and audio_policy() == "auto":
+        return {**record, "storage": "stored", "reason": f"{scan.codec} does not decode exactly after a seek"}, arrays
+    writer = ArrayWriter(folder, "audio_frames.i64", "int64", (2,))
+    writer.append(np.stack([scan.frame_pts, scan.frame_positions], axis=1))
+    arrays["audio_frames"] = writer.close()
+    reason = "decoded again from the clip and checked block by block"
+    if not exact:
+        reason += f"; {scan.codec} does not decode exactly after a seek: spans are decoded from the start"
+    return {**record, "storage": "decoded", "seeks_exact": exact, "reason": reason}, arrays
 
 
 def run_analysis(
@@ -278,23 +429,32 @@ def run_analysis(
         if cancel is not None and cancel():
             raise Cancelled("analysis cancelled")
 
-    # The clip's own audio, kept so that stems never decode the clip again.
+    # The clip's own audio: checksummed block by block and written out; the copy is dropped at the
+    # end when the clip can give the same samples back after a seek (see media.span).
     audio_writer = ArrayWriter(folder, "audio.f32", "float32", (info.num_channels,))
     read_samples = 0
-    for block in media.iter_audio_blocks(clip):
-        audio_writer.append(block.T)
-        read_samples += block.shape[-1]
+    scan: AudioScan | None = None
+    for piece in scan_audio(clip, AUDIO_BLOCK_SAMPLES):
+        if isinstance(piece, AudioScan):
+            scan = piece
+            break
+        audio_writer.append(piece.T)
+        read_samples += piece.shape[-1]
         if progress is not None:
             done = min(read_samples / info.sample_rate, info.duration_seconds)
             progress("read", done, info.duration_seconds)
         check_cancel()
     audio_desc = audio_writer.close()
+    assert scan is not None
+    audio_meta, audio_arrays = _audio_storage(clip, scan, folder)
 
     # Analysis audio -> STFT columns -> windows -> audio net.
     stft = Stft(front.n_fft, front.hop_length)
     cutter = WindowCutter(chunks.window_columns, chunks.overlap_columns, front.log_freq_bins, SILENCE_LOG)
-    comp_writer = ArrayWriter(folder, "components.f16", "float16", (k, front.log_freq_bins, chunks.window_columns))
-    logmag_writer = ArrayWriter(folder, "log_magnitude.f16", "float16", (front.log_freq_bins, chunks.window_columns))
+    comp_writer = ArrayWriter(folder, "components.u8", "uint8", (k, front.log_freq_bins, chunks.window_columns))
+    comp_scales = ArrayWriter(folder, "component_scales.f32", "float32", (k, 2))
+    logmag_writer = ArrayWriter(folder, "log_magnitude.u8", "uint8", (front.log_freq_bins, chunks.window_columns))
+    logmag_scales = ArrayWriter(folder, "log_magnitude_scales.f32", "float32", (front.log_freq_bins, 2))
     starts: list[int] = []
     pending: list[tuple[int, np.ndarray]] = []
     analysis_samples = 0
@@ -304,8 +464,12 @@ def run_analysis(
             batch = pending[:batch_windows]
             del pending[:batch_windows]
             stack = np.stack([piece for _, piece in batch])[:, None]
-            comp_writer.append(nets.audio(stack).astype(np.float16))
-            logmag_writer.append(stack[:, 0].astype(np.float16))
+            codes, scales = quantize_u8(nets.audio(stack), (2, 3))  # per (window, component)
+            comp_writer.append(codes)
+            comp_scales.append(scales)
+            codes, scales = quantize_u8(stack[:, 0], (2,))  # per (window, frequency row)
+            logmag_writer.append(codes)
+            logmag_scales.append(scales)
             starts.extend(start for start, _ in batch)
 
     def analysis_blocks():
@@ -327,6 +491,7 @@ def run_analysis(
     flush(force=True)
     components_desc = comp_writer.close()
     logmag_desc = logmag_writer.close()
+    quant_descs = {"component_scales": comp_scales.close(), "log_magnitude_scales": logmag_scales.close()}
     if starts != WindowPlan(num_columns, chunks.window_columns, chunks.overlap_columns).starts.tolist():
         raise AssertionError("the analysis windows do not follow their plan")
 
@@ -360,11 +525,16 @@ def run_analysis(
         "frame_times": np.asarray(frame_times, dtype=np.float64),
     }
     arrays = {
-        "audio": audio_desc,
         "components": components_desc,
         "log_magnitude": logmag_desc,
+        **quant_descs,
         "features": features_desc,
+        **audio_arrays,
     }
+    if audio_meta["storage"] == "stored":
+        arrays["audio"] = audio_desc
+    else:
+        (folder / audio_desc["file"]).unlink()
     for name, values in small.items():
         writer = ArrayWriter(folder, f"{name}.{values.dtype.name}", values.dtype.str, values.shape[1:])
         writer.append(values)
@@ -384,6 +554,7 @@ def run_analysis(
             "channel_layout": info.channel_layout,
             "num_samples": audio_desc["shape"][0],
         },
+        "audio": audio_meta,
         "analysis": {
             "sample_rate": front.sample_rate,
             "hop_length": front.hop_length,
@@ -421,6 +592,7 @@ def analyze(
     cancel: CancelCheck | None = None,
     use_cache: bool = True,
     verify: bool = False,
+    max_cache_bytes: int | None = None,
 ) -> tuple[Analysis, bool]:
     """Analysis of ``clip``, from the cache when a valid entry exists. Returns (analysis, from_cache).
 
@@ -428,9 +600,14 @@ def analyze(
     not read again: its sha256 is remembered in the entry. A cached entry's files are hashed again
     only when their size or mtime changed since they were last verified, or with ``verify``.
     Without ``use_cache`` the analysis goes to a temporary folder that is removed when the returned
-    :class:`Analysis` is garbage-collected (or at exit).
+    :class:`Analysis` is garbage-collected (or at exit). After a new analysis the cache is pruned to
+    ``max_cache_bytes`` (None: :func:`.cache.default_max_bytes`), least recently used first, never
+    evicting this entry or one in use (see :mod:`pixelsep_plugin.runtime.cache`). The returned
+    analysis holds its entry (a shared lock) while it lives, and reads the audio from ``clip`` when
+    the entry does not store it.
     """
     clip = Path(clip)
+    audio_policy()  # a bad setting is reported before any work
     info = media.probe(clip)
     media.require_audio(info)
     media.require_video(info)
@@ -438,22 +615,50 @@ def analyze(
     digest, fingerprint = clip_identity(clip, package, root, use_cache)
     entry = root / cache_key(digest, package)
     if use_cache and entry.exists():
-        try:
-            return open_entry(entry, fingerprint, digest, verify=verify), True
-        except CorruptEntry:
-            shutil.rmtree(entry, ignore_errors=True)
+        lock = _try_hold(entry)
+        if lock is not None:
+            try:
+                analysis = open_entry(entry, fingerprint, digest, verify=verify, clip=clip)
+            except CorruptEntry:
+                os.close(lock)
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                cache.touch(entry)
+                return _holding(analysis, lock), True
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=root))
+    lock = cache.hold(work, exclusive=True)  # a temporary folder in use is never taken for stale
     try:
         run_analysis(clip, info, package, nets, work, progress, cancel, clip_sha256=digest)
         if not use_cache:
-            analysis = Analysis.open(work, verify=False)
+            analysis = Analysis.open(work, verify=False, clip=clip, clip_fingerprint=fingerprint)
             weakref.finalize(analysis, shutil.rmtree, work, True)
-            return analysis, False
+            cache.share(lock)
+            return _holding(analysis, lock), False
         _write_checked(work, fingerprint, digest)  # hashed as it was written
+        cache.touch(work)
         shutil.rmtree(entry, ignore_errors=True)
         os.replace(work, entry)
+        cache.share(lock)  # the lock file moved with the folder: now the entry's
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
+        os.close(lock)
         raise
-    return Analysis.open(entry, verify=False), False
+    analysis = _holding(Analysis.open(entry, verify=False, clip=clip, clip_fingerprint=fingerprint), lock)
+    cache.prune(root, max_cache_bytes, keep={entry.name})
+    return analysis, False
+
+
+def _try_hold(entry: Path) -> int | None:
+    """A shared lock on an existing entry (None when it vanished meanwhile)."""
+    try:
+        return cache.hold(entry)
+    except FileNotFoundError:
+        return None
+
+
+def _holding(analysis: Analysis, lock: int) -> Analysis:
+    """Tie the lock descriptor ``lock`` to ``analysis``: released when it is garbage-collected."""
+    analysis.__dict__["_lock"] = lock
+    weakref.finalize(analysis, os.close, lock)
+    return analysis

@@ -3,7 +3,8 @@
 At time ``t`` the sampled frame nearest ``t`` gives every cell's K-vector; each one is turned into a
 mask for the analysis window around ``t`` exactly as a click there would be, and the cell's value is
 ``sum(mask * |X|^2) / sum(|X|^2)`` over that window, in [0, 1]. A cell that would separate most of
-the sound is bright.
+the sound is bright. Where the window is digital silence (or nearly: its total power below
+:data:`SILENT_WINDOW_POWER`) there is no energy to share and the map is zero everywhere.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ import numpy as np
 from pixelsep_plugin.errors import InputError
 from pixelsep_plugin.modelstore import ModelPackage
 from pixelsep_plugin.runtime.analysis import Analysis
+
+
+# Total power of an analysis window (the warped |X|^2 summed over its bins and columns) below which it
+# counts as silence: a -110 dBFS sine over a whole window has about this much; digital silence has 1e-15.
+SILENT_WINDOW_POWER = 1e-6
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -30,11 +36,13 @@ def energy_map(analysis: Analysis, package: ModelPackage, time_seconds: float) -
     frame = int(np.argmin(np.abs(analysis.frame_times - time_seconds)))
     features = np.asarray(analysis.features[frame], dtype=np.float32)  # (K, h, w)
     k, h, w = features.shape
-    comps = np.asarray(analysis.components[window], dtype=np.float32).reshape(k, -1)
-    power = np.exp(2.0 * np.asarray(analysis.log_magnitude[window], dtype=np.float32)).reshape(-1)
+    comps = analysis.read_components(window).reshape(k, -1)
+    power = np.exp(2.0 * analysis.read_log_magnitude(window)).reshape(-1)
+    if float(power.sum()) < SILENT_WINDOW_POWER:
+        return np.zeros((h, w), dtype=np.float32)
     vectors = features.reshape(k, h * w).T * package.alpha  # (cells, K)
     masks = _sigmoid(vectors @ comps + package.beta)  # (cells, F*T)
-    share = masks @ power / max(float(power.sum()), 1e-20)
+    share = masks @ power / float(power.sum())
     return share.reshape(h, w).astype(np.float32)
 
 

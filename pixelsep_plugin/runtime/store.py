@@ -114,3 +114,32 @@ def release_pages(array: np.ndarray) -> None:
     handle = getattr(array, "_mmap", None)
     if isinstance(handle, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
         handle.madvise(mmap.MADV_DONTNEED)
+
+
+QUANT_LEVELS = 255  # uint8 codes 0..255
+
+
+def quantize_u8(values: np.ndarray, reduce_axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Affine uint8 codes of ``values``, one (offset, step) pair per slice over ``reduce_axes``.
+
+    Returns (codes uint8, same shape as ``values``; scales float32 (*kept shape, 2)) with
+    ``values ~= offset + codes * step``: the error is at most step / 2 = (max - min) / 510 of its
+    slice. A constant slice has step 0 and is exact.
+    """
+    values = np.asarray(values, dtype=np.float32)
+    low = values.min(axis=reduce_axes, keepdims=True)
+    high = values.max(axis=reduce_axes, keepdims=True)
+    step = (high - low) / QUANT_LEVELS
+    safe = np.where(step > 0, step, 1.0)
+    codes = np.clip(np.rint((values - low) / safe), 0, QUANT_LEVELS).astype(np.uint8)
+    scales = np.stack([np.squeeze(low, axis=reduce_axes), np.squeeze(step, axis=reduce_axes)], axis=-1)
+    return codes, scales.astype(np.float32)
+
+
+def dequantize_u8(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """float32 values from :func:`quantize_u8` output; ``scales`` (*kept shape, 2) broadcast over
+    the trailing axes of ``codes`` that were reduced."""
+    extra = codes.ndim - (scales.ndim - 1)
+    low = scales[..., 0].reshape(scales.shape[:-1] + (1,) * extra)
+    step = scales[..., 1].reshape(scales.shape[:-1] + (1,) * extra)
+    return (low + codes.astype(np.float32) * step).astype(np.float32)

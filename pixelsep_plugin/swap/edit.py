@@ -56,7 +56,7 @@ def source_stem(separator, analysis, recipe: Recipe, source: str) -> np.ndarray:
     separation = separation_for(separator, analysis, recipe)
     blocks = [block.stems[index] for block in separation.iter_blocks(residual=False)]
     if not blocks:
-        return np.zeros((analysis.audio.shape[0], 0), dtype=np.float32)
+        return np.zeros((analysis.num_channels, 0), dtype=np.float32)
     return np.concatenate(blocks, axis=1)
 
 

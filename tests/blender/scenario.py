@@ -149,7 +149,12 @@ performer = sidecar["performers"][0]
 x0, y0, x1, y1 = performer["boxes"][frame]
 size = movie30.elements[0].orig_width, movie30.elements[0].orig_height
 view = coords.movie_to_view(coords.StripPlacement(*size), (x0 + x1) / 2, (y0 + y1) / 2)
-report["fps30_add"] = list(bpy.ops.pixelsep.add_source(view_x=view[0], view_y=view[1], source_name=performer["name"]))
+# as a click in a window does: the span around the playhead first, the whole stems in the background
+# (no timer runs without a window: the script waits for them and swaps them in)
+report["fps30_add"] = list(bpy.ops.pixelsep.add_source(view_x=view[0], view_y=view[1], source_name=performer["name"],
+                                                       span_first=True))  # fmt: skip
+report["fps30_span"] = {"strips": state(scene), "pending": len(operators._stem_jobs)}
+report["fps30_finished"] = operators.finish_stem_renders(timeout=300)
 report["fps30"] = {"recipe": json.loads(movie30["pixelsep"]), "strips": state(scene)}
 
 # the user renames the stem strips, then clicks the other performer: the renamed strips get the new

@@ -130,14 +130,16 @@ def _temp_root() -> Path:
     return Path(bpy.app.tempdir or "/tmp") / "pixelsep"
 
 
-def render_edit(context, movie, edit: plan.Edit) -> None:
+def render_edit(context, movie, edit: plan.Edit, span_at: float | None = None) -> None:
     """Write every stem of ``edit`` (through its effect chains, where a source has one) and make the
-    scene's sound strips match it."""
-    from pixelsep_plugin.api import render_recipe
-    from pixelsep_plugin.recipe import db_to_linear
+    scene's sound strips match it.
 
-    scene = context.scene
-    editor = scene.sequence_editor
+    With ``span_at`` (the playhead, seconds of the clip) the span around it (:func:`plan.first_span`)
+    is rendered first and played at once by stand-ins as long as the stems (:mod:`..preview`); the
+    whole stems are rendered in a background thread and swapped in when done (a timer, or
+    :func:`finish_stem_renders` in scripts), so the UI stays responsive."""
+    from pixelsep_plugin.api import render_recipe
+
     analysis = analysis_of(movie)
     if analysis is None:
         raise RuntimeError("analyse the movie strip first")
@@ -146,16 +148,62 @@ def render_edit(context, movie, edit: plan.Edit) -> None:
     # every render gets new file names: a strip's sound is swapped, never its strip (which keeps its
     # channel, volume, mute and keyframes), and the files an Undo may return to stay as they were
     state.revision += 1
+    stems_recipe = plan.stem_recipe(recipe, movie.name, state.revision)
+    if span_at is not None:
+        stand_ins = _render_first_span(analysis, stems_recipe, movie.name, state.revision, folder, span_at)
+        if stand_ins is not None:
+            place_stems(context.scene, movie, edit, stand_ins, stored_prefix)
+            job = StemJob(context.scene.name, movie.name, state.revision, folder, stored_prefix,
+                          lambda: render_recipe(get_separator(), analysis, stems_recipe, folder, stems=True,
+                                                remix=False, peaks="warn"))  # fmt: skip
+            _stem_jobs.append(job)
+            if not bpy.app.timers.is_registered(_poll_stem_jobs):
+                bpy.app.timers.register(_poll_stem_jobs, first_interval=0.2)
+            return
     wm = context.window_manager
     wm.progress_begin(0, 100)  # the cursor's percentage while the stems are written (the UI waits)
     try:
-        result = render_recipe(get_separator(), analysis, plan.stem_recipe(recipe, movie.name, state.revision), folder,
-                               stems=True, remix=False, peaks="warn",
+        result = render_recipe(get_separator(), analysis, stems_recipe, folder, stems=True, remix=False, peaks="warn",
                                progress=lambda stage, done, total: wm.progress_update(100.0 * done / max(total, 1e-9)))  # fmt: skip
     finally:
         wm.progress_end()
-    files = {**result.stems, "residual": result.residual, **result.processed}  # a processed stem plays its source
-    collection = compat.strips(editor)
+    place_stems(context.scene, movie, edit, _played_files(result), stored_prefix)
+
+
+def _played_files(result) -> dict[str, Path]:
+    """Source name (and "residual") -> the file its strip plays: a processed stem plays its source."""
+    return {**result.stems, "residual": result.residual, **result.processed}
+
+
+def _render_first_span(analysis, stems_recipe, movie_name: str, revision: int, folder: Path, span_at: float):
+    """The stand-ins of one render (name -> file), rendered for the span around ``span_at`` only; None
+    when a stand-in cannot be written (past the WAV size limit): then the whole stems are rendered."""
+    from host_bridge.blender import preview
+    from pixelsep_plugin.api import separation_for
+
+    separation = separation_for(get_separator(), analysis, stems_recipe)
+    channels = int(analysis.meta["media"]["num_channels"])
+    if preview.span_wav_bytes(separation.num_samples, channels) - 8 > preview.MAX_RIFF_BYTES:
+        return None
+    start, end = plan.first_span(span_at, separation.num_samples / separation.sample_rate)
+    block = separation.render_span(start, end)
+    files = plan.stem_files(stems_recipe, movie_name, revision, folder)
+    index = {source.name: i for i, source in enumerate(separation.sources)}
+    out = {}
+    for name, path in files.items():
+        samples = block.residual if name == "residual" else block.stems[index[name]]
+        out[name] = preview.write_span_wav(plan.span_file(path), samples, block.sample_start, separation.num_samples,
+                                           separation.sample_rate)  # fmt: skip
+    return out
+
+
+def place_stems(scene, movie, edit: plan.Edit, files: dict[str, Path], stored_prefix: str) -> None:
+    """Make the scene's sound strips play ``files`` (source name and "residual" -> file): an existing
+    stem strip gets the file as its sound, a missing one is made; the movie's own sound is muted."""
+    from pixelsep_plugin.recipe import db_to_linear
+
+    recipe, state = edit.recipe, edit.state
+    collection = compat.strips(scene.sequence_editor)
     # sound strips that play the movie's own audio are muted, never deleted
     if not state.muted:
         for strip in collection:
@@ -185,6 +233,61 @@ def render_edit(context, movie, edit: plan.Edit) -> None:
     store_edit(movie, edit)
 
 
+class StemJob:
+    """The whole stems of one render, written in a background thread (engine only, no bpy there);
+    the main thread swaps them in (:func:`_poll_stem_jobs`)."""
+
+    def __init__(self, scene: str, movie: str, revision: int, folder: Path, stored_prefix: str, render):
+        self.scene, self.movie, self.revision = scene, movie, revision
+        self.folder, self.stored_prefix = folder, stored_prefix
+        self.result = None
+        self.error = ""
+        self.thread = threading.Thread(target=self._run, args=(render,), daemon=True)
+        self.thread.start()
+
+    def _run(self, render) -> None:
+        try:
+            self.result = render()
+        except Exception as error:  # reported by the main thread
+            self.error = _one_line(error)
+
+
+_stem_jobs: list[StemJob] = []
+
+
+def _apply_stem_job(job: StemJob) -> str:
+    """Swap a finished job's stems in, if its render is still the movie's latest; says what happened."""
+    scene = bpy.data.scenes.get(job.scene)
+    movie = compat.strips(scene.sequence_editor).get(job.movie) if scene and scene.sequence_editor else None
+    edit = read_edit(movie, scene) if movie is not None else None
+    if job.error:
+        return f"stems of {job.movie} failed: {job.error}"
+    if not plan.is_current_render(edit, job.revision):
+        return f"stems of {job.movie} r{job.revision} dropped: the separation changed since (a later click, Undo, Remove)"
+    place_stems(scene, movie, edit, _played_files(job.result), job.stored_prefix)
+    return f"stems of {job.movie} r{job.revision} in place"
+
+
+def _poll_stem_jobs():
+    """Timer: swap in the stems of finished background renders; runs while any is pending."""
+    for job in [j for j in _stem_jobs if not j.thread.is_alive()]:
+        _stem_jobs.remove(job)
+        print("PixelSep:", _apply_stem_job(job))
+    return 0.25 if _stem_jobs else None
+
+
+def finish_stem_renders(timeout: float | None = None) -> list[str]:
+    """Wait for the background stem renders and swap their stems in (for scripts, and Blender
+    without a window, where timers do not run); returns what happened to each."""
+    done = []
+    while _stem_jobs:
+        job = _stem_jobs.pop(0)
+        job.thread.join(timeout)
+        if job.thread.is_alive():
+            _stem_jobs.insert(0, job)
+            raise TimeoutError(f"the stems of {job.movie} are still rendering")
+        done.append(_apply_stem_job(job))
+    return done
 def remove_separation(context, movie) -> None:
     """Delete the stem strips, unmute what was muted, forget the edit.
 
@@ -269,8 +372,11 @@ class PIXELSEP_OT_analyze(bpy.types.Operator):
         return {"PASS_THROUGH"}
 
 
-def add_source(context, movie, x: float, y: float, seconds: float, name: str) -> str:
-    """Add (or extend) a source clicked at movie pixel (x, y) at ``seconds``; returns its name."""
+def add_source(context, movie, x: float, y: float, seconds: float, name: str, span_first: bool = False) -> str:
+    """Add (or extend) a source clicked at movie pixel (x, y) at ``seconds``; returns its name.
+
+    ``span_first``: the stems around ``seconds`` play at once, the whole stems follow (see
+    :func:`render_edit`)."""
     from pixelsep_plugin.recipe import clip_ref, new_recipe
 
     analysis = analysis_of(movie)
@@ -283,8 +389,9 @@ def add_source(context, movie, x: float, y: float, seconds: float, name: str) ->
         edit = plan.Edit(new_recipe(clip, package.model_id, package.checksum))
     else:  # the strips' volumes and mutes are the sources' gains: keep what the user set
         edit.recipe = recipe_as_played(context.scene, edit)
-    name = plan.add_click(edit, name, x, y, min(seconds, analysis.duration_seconds))
-    render_edit(context, movie, edit)
+    seconds = min(seconds, analysis.duration_seconds)
+    name = plan.add_click(edit, name, x, y, seconds)
+    render_edit(context, movie, edit, span_at=seconds if span_first else None)
     return name
 
 
@@ -298,6 +405,12 @@ class PIXELSEP_OT_add_source(bpy.types.Operator):
     view_x: bpy.props.FloatProperty(name="View X")
     view_y: bpy.props.FloatProperty(name="View Y")
     source_name: bpy.props.StringProperty(name="Name", description="empty: source1, source2, ...")
+    span_first: bpy.props.BoolProperty(
+        name="Span First",
+        description="Render the 10 s around the playhead first, to hear it at once, then the whole stems in the "
+        "background (default: on with a window; scripts without one get the whole stems at once)",
+        default=True,
+    )
 
     @classmethod
     def poll(cls, context):
@@ -313,7 +426,10 @@ class PIXELSEP_OT_add_source(bpy.types.Operator):
             self.report({"WARNING"}, "the click is outside the movie strip's picture")
             return {"CANCELLED"}
         try:
-            name = add_source(context, movie, point[0], point[1], movie_seconds(context.scene, movie), self.source_name)
+            # without a window no timer runs to swap the whole stems in: there only when asked for
+            span_first = self.span_first and (not bpy.app.background or self.properties.is_property_set("span_first"))
+            name = add_source(context, movie, point[0], point[1], movie_seconds(context.scene, movie), self.source_name,
+                              span_first=span_first)  # fmt: skip
         except Exception as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}

@@ -248,8 +248,8 @@ def make_corpus(folder: Path | str) -> list[Case]:
     add(Case(
         "audio-shorter",
         _write(folder / "audio-short.mp4", "mp4", seconds=2.0, audios=(_stereo(1.0),)),
-        "2 s picture, 1 s of sound (clicked at 1.5 s, where only the picture is)",
-        time_seconds=1.5, audio_seconds=1.0, **ok,
+        "2 s picture, 1 s of sound (clicked at 1.5 s, where only the picture is; no heatmap there)",
+        time_seconds=1.5, audio_seconds=1.0, expect={"heatmap": "has no sound"}, **ok,
     ))  # fmt: skip
     add(Case(
         "audio-longer",

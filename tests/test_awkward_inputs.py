@@ -7,6 +7,8 @@ traceback. Never a partial or temporary file in an output folder, never a change
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import os
@@ -28,11 +30,6 @@ CODEC_FRAME_SAMPLES = 1024
 
 # case -> why it fails today: the cause, in a file outside the CLI
 KNOWN_FAILURES: dict[str, str] = {
-    "audio-starts-late": (
-        "audio starting after the picture is silently wrong: media/decode.py counts click and frame times from the "
-        "audio's start (probe.time_origin_seconds) and runtime/separate.py + api.write_stems start the stems at the "
-        "audio's first sample with no offset, so stems are 1 s long instead of 3 s on the picture's clock"
-    ),
 }
 
 
@@ -106,9 +103,8 @@ def _check_audio(path: Path, case: Case, reference: np.ndarray | None) -> list[s
     if case.sample_rate and (rate, audio.shape[0]) != (case.sample_rate, case.num_channels):
         problems.append(f"{path.name} is {rate} Hz x {audio.shape[0]}, not {case.sample_rate} Hz x {case.num_channels}")
     if reference is not None and case.audio_seconds is not None:
-        offset = int(round(case.audio_offset_seconds * rate))
-        encoded = offset + int(round(case.audio_seconds * rate))
-        decoded = offset + reference.shape[1]
+        encoded = int(round(case.audio_seconds * rate))  # audio files start with the sound, wherever it starts
+        decoded = reference.shape[1]
         if audio.shape[1] != decoded or not 0 <= audio.shape[1] - encoded < CODEC_FRAME_SAMPLES:
             problems.append(
                 f"{path.name} has {audio.shape[1]} samples; the clip's sound decodes to {decoded} ({encoded} encoded)"
@@ -169,9 +165,8 @@ def _check_ok(command: str, case: Case, out_dir: Path, stdout: str) -> list[str]
         problems += [p for part in parts for p in part]
         if not problems and reference is not None:
             total = sum(media.read_audio(out_dir / f"{stem}.{name}.wav")[0] for name in ("source1", "residual"))
-            offset = int(round(case.audio_offset_seconds * case.sample_rate))
-            n = max(0, min(total.shape[1] - offset, reference.shape[1]))
-            if np.max(np.abs(total[:, offset : offset + n] - reference[:, :n]), initial=0.0) > 1e-3:
+            n = min(total.shape[1], reference.shape[1])
+            if np.max(np.abs(total[:, :n] - reference[:, :n]), initial=0.0) > 1e-3:
                 problems.append("source1 + residual is not the clip's sound")
         if not (out_dir / "r.json").is_file():
             problems.append("the recipe was not written")
@@ -248,3 +243,31 @@ def test_the_heatmap_of_digital_silence_is_flat(corpus, cache_dir, tmp_path, cap
     code, stdout, stderr = _run(capsys, "heatmap", corpus["silence"].path, "-o", tmp_path / "s.png", *shipped)
     low, high = _energy_range(stdout)
     assert code == 0 and (low, high) == (0.0, 0.0), f"silence maps to energy share {low:.2f}-{high:.2f}"
+
+
+def test_clicks_on_a_clip_whose_sound_starts_late_count_on_the_pictures_clock(corpus, cache_dir, tmp_path, capsys):
+    """The sound starts 2 s after the first picture: a click at 2.5 s (picture clock) is 0.5 s into the
+    sound; the recipe keeps 2.5 s; the stems start with the sound and a note says where to place them;
+    a click before the sound starts is refused."""
+    case = corpus["audio-starts-late"]
+    code, stdout, stderr = _separate(capsys, case, tmp_path / "o", cache_dir)
+    assert code == 0, stderr
+    assert "starts 2.000 s after its picture" in stderr and "place them at +2.000 s" in stderr
+    recipe = json.loads((tmp_path / "o" / "r.json").read_text())
+    assert recipe["sources"][0]["parts"][0]["time_seconds"] == 2.5 and recipe["clip"]["audio"]["offset_seconds"] == 2
+    early = dataclasses.replace(case, time_seconds=1.0)
+    code, stdout, stderr = _separate(capsys, early, tmp_path / "early", cache_dir)
+    assert code == 1 and "is before the sound of late-audio.mkv starts (2.00 s)" in stderr
+    code, stdout, stderr = _run(capsys, "heatmap", case.path, "--at", "1", "-o", tmp_path / "h.png", "--model",
+                                TINY_MODEL, "--cache-dir", cache_dir, "-q")  # fmt: skip
+    assert code == 1 and "has no sound (its sound runs from 2.00 s to 3.0" in stderr
+
+
+def test_the_engine_clock_counts_from_the_sound(corpus):
+    from pixelsep_plugin.recipe import on_sound_clock
+    from pixelsep_plugin.runtime.query import Box, Point, Source
+
+    sources = [Source("a", (Point(1, 2, 2.5), Box(0, 0, 4, 4, 3.0), Point(3, 3, None)))]
+    moved = on_sound_clock(sources, 2.0)
+    assert [p.time_seconds for p in moved[0].parts] == [0.5, 1.0, None]
+    assert on_sound_clock(sources, 0.0) == sources

@@ -36,8 +36,9 @@ def late_clip(tmp_path_factory):
 
 def _edit(separator, clip, gains=()):
     analysis, _ = separator.analyze(clip)
+    # the click's time is on the picture's clock: the late clip's sound starts at 0.75 s
     recipe = rcp.new_recipe(rcp.clip_ref(clip), separator.package.model_id, separator.package.checksum,
-                            [Source("left", (Point(30, 60, 0.5),))])  # fmt: skip
+                            [Source("left", (Point(30, 60, 1.0),))])  # fmt: skip
     return analysis, rcp.apply_gains(recipe, list(gains))
 
 

@@ -55,17 +55,17 @@ def test_separate_checks_its_outputs_before_any_analysis(small_model, clip_facto
 
     out_dir = tmp_path / "o"
     out_dir.mkdir()
-    (out_dir / "cli.left.wav").write_bytes(b"my earlier stem")
+    (out_dir / "hardening.left.wav").write_bytes(b"my earlier stem")
     code, out, err = run(capsys, "separate", clip, *common, "-o", out_dir)
     assert code == 1
     line = one_line_error(err)
-    assert "cli.left.wav already exists" in line and "--force" in line
-    assert (out_dir / "cli.left.wav").read_bytes() == b"my earlier stem"
-    assert sorted(p.name for p in out_dir.iterdir()) == ["cli.left.wav"] and not (tmp_path / "c").exists()
+    assert "hardening.left.wav already exists" in line and "--force" in line
+    assert (out_dir / "hardening.left.wav").read_bytes() == b"my earlier stem"
+    assert sorted(p.name for p in out_dir.iterdir()) == ["hardening.left.wav"] and not (tmp_path / "c").exists()
 
     code, out, err = run(capsys, "separate", clip, *common, "-o", out_dir, "--force")
     assert code == 0, err
-    audio, _ = media.read_audio(out_dir / "cli.left.wav")
+    audio, _ = media.read_audio(out_dir / "hardening.left.wav")
     assert audio.shape[0] == 2
 
 

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from host_bridge.cli.outputs import note_sound_offset
 from host_bridge.cli.progress import ProgressBar
 from host_bridge.cli.sources import build_sources, check_sources
 from pixelsep_plugin.errors import InputError
@@ -227,6 +228,7 @@ def run_render(args) -> int:
     peaks = args.peaks or recipe.output.peaks
     started = time.perf_counter()
     if not (args.no_stems and args.no_remix):
+        note_sound_offset(recipe.clip.path.name, recipe.clip.audio_offset_seconds)
         bar = ProgressBar("writing", enabled=not args.quiet)
         try:
             result = render_recipe(
@@ -277,6 +279,8 @@ def run_remix(args) -> int:
         recipe.output.tail = args.tail
     from pixelsep_plugin.api import render_remix_file
 
+    if suffix in AUDIO_SUFFIXES:
+        note_sound_offset(args.clip.name, info.audio_offset_seconds)
     bar = ProgressBar("writing", enabled=not args.quiet)
     try:
         written, warnings = render_remix_file(separator, analysis, recipe, args.out, progress=bar.update)

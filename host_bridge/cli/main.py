@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from host_bridge.cli import batch, cache, edit, effects, evaluate, swap, synth, train
-from host_bridge.cli.outputs import check_folder, check_outputs
+from host_bridge.cli.outputs import check_folder, check_outputs, note_sound_offset
 from host_bridge.cli.progress import ProgressBar
-from host_bridge.cli.sources import SourceSpec, build_sources, check_sources
+from host_bridge.cli.sources import SourceSpec, build_sources, check_sources, check_time_has_sound
 from pixelsep_plugin import __version__
 from pixelsep_plugin.errors import InputError, PixelsepError
 
@@ -218,7 +218,10 @@ def cmd_separate(args) -> int:
     check_outputs(outputs + ([args.out / args.recipe] if args.recipe else []), args.force)
     separator, analysis = _load_and_analyse(args)
     started = time.perf_counter()
-    separation = separator.separate(analysis, sources, high_band=args.high_band)
+    from pixelsep_plugin.recipe import on_sound_clock
+
+    note_sound_offset(args.clip.name, info.audio_offset_seconds)
+    separation = separator.separate(analysis, on_sound_clock(sources, info.audio_offset_seconds), high_band=args.high_band)
     bar = ProgressBar("writing", enabled=not args.quiet)
     try:
         files = write_stems(
@@ -260,13 +263,13 @@ def cmd_heatmap(args) -> int:
     from pixelsep_plugin.runtime.heatmap import overlay
 
     info = _probe_clip(args.clip)
-    if not 0 <= args.time <= info.duration_seconds:
-        raise InputError(f"time {args.time:g} s is outside the clip: it lasts {info.duration_seconds:.2f} s")
+    check_time_has_sound(args.time, info)
     if args.out.suffix.lower() != ".png":
         raise InputError(f"heatmap output must be a .png file, not {args.out.name}")
     separator, analysis = _load_and_analyse(args)
-    energy = separator.energy_map(analysis, args.time)
-    frame = media.read_frame(args.clip, args.time)
+    engine_time = min(max(args.time - info.audio_offset_seconds, 0.0), analysis.duration_seconds)  # the sound's clock
+    energy = separator.energy_map(analysis, engine_time)
+    frame = media.read_frame(args.clip, engine_time)
     media.write_png(args.out, overlay(frame, energy))
     print(f"heatmap at {args.time:g} s (energy share {energy.min():.2f}-{energy.max():.2f}): {args.out}")
     return 0

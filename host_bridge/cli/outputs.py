@@ -4,6 +4,7 @@ output is a folder, and existing files are replaced only with ``--force``."""
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,3 +43,16 @@ def check_outputs(paths: Sequence[Path], force: bool) -> None:
     if existing and not force:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise InputError(f"{existing[0]} already exists{more}: pass --force to replace it, or choose another name")
+
+
+def note_sound_offset(clip_name: str, audio_offset_seconds: float) -> None:
+    """One line on stderr when the clip's sound does not start with its picture: audio files start
+    with the sound, so an editor must place them at the offset to line up with the picture."""
+    offset = audio_offset_seconds
+    if abs(offset) >= 0.0005:
+        where = "after" if offset > 0 else "before"
+        print(
+            f"note: the sound of {clip_name} starts {abs(offset):.3f} s {where} its picture; the audio files start "
+            f"with the sound, so place them at {offset:+.3f} s to line up with the picture",
+            file=sys.stderr,
+        )

@@ -44,8 +44,30 @@ def build_sources(specs: list[SourceSpec]) -> list[Source]:
     return [Source(name, tuple(group)) for name, group in grouped.items()]
 
 
+def check_time_has_sound(t: float, info: MediaInfo) -> None:
+    """Raise one line when ``t`` (seconds on the picture's clock) is outside the clip or where it has
+    no sound (its sound starts ``info.audio_offset_seconds`` after the first picture)."""
+    if not 0 <= t <= info.duration_seconds:
+        raise InputError(f"time {t:g} s is outside the clip: it lasts {info.duration_seconds:.2f} s")
+    start = info.audio_offset_seconds
+    # (the sample count is an estimate from the stream's duration, which some containers leave unknown)
+    end = min(start + info.num_audio_samples / info.sample_rate if info.sample_rate else start, info.duration_seconds)
+    if not start - 1e-6 <= t <= end + 1e-6:
+        raise InputError(
+            f"at {t:g} s {info.path.name} has no sound (its sound runs from {start:.2f} s to {end:.2f} s): "
+            "choose a time in that range"
+        )
+
+
 def check_sources(sources: list[Source], info: MediaInfo) -> None:
-    """Every part inside the frame and the clip, checked before any model is loaded."""
+    """Every part inside the frame and the clip, and not before the sound starts, checked before any
+    model is loaded. Times are on the picture's clock."""
     for source in sources:
         for part in source.parts:
             check_part(part, info.width, info.height, info.duration_seconds)
+            t, start = part.time_seconds, info.audio_offset_seconds
+            if t is not None and t < start - 1e-6:  # the pictures are analysed on the sound's clock, from its start
+                raise InputError(
+                    f"time {t:g} s is before the sound of {info.path.name} starts ({start:.2f} s): click at a time "
+                    "from then on"
+                )

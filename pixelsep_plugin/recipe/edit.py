@@ -70,9 +70,25 @@ def new_recipe(
     return recipe.validate()
 
 
+def on_sound_clock(sources: Sequence[Source], audio_offset_seconds: float) -> list[Source]:
+    """Sources whose times are on the picture's clock (what a viewer sees: 0 at the first picture, as
+    recipes, the CLI and the hosts give them) moved to the engine's clock, which counts from the
+    clip's first sound sample: ``t - audio_offset_seconds``. The one place where the two clocks meet."""
+    if audio_offset_seconds == 0:
+        return list(sources)
+
+    def moved(part):
+        if part.time_seconds is None:
+            return part
+        return replace(part, time_seconds=part.time_seconds - audio_offset_seconds)
+
+    return [Source(s.name, tuple(moved(part) for part in s.parts)) for s in sources]
+
+
 def engine_sources(recipe: Recipe) -> list[Source]:
-    """The recipe's sources as engine queries (every source, muted or not: a stem is rendered for each)."""
-    return [
+    """The recipe's sources as engine queries (every source, muted or not: a stem is rendered for each),
+    their times moved from the picture's clock to the engine's (see :func:`on_sound_clock`)."""
+    sources = [
         Source(
             s.name,
             tuple(
@@ -82,6 +98,7 @@ def engine_sources(recipe: Recipe) -> list[Source]:
         )
         for s in recipe.sources
     ]
+    return on_sound_clock(sources, recipe.clip.audio_offset_seconds)
 
 
 def db_to_linear(gain_db: float) -> float:

@@ -33,3 +33,7 @@ class PixelsepWarning(UserWarning):
 
 class ClippingWarning(PixelsepWarning):
     """Samples above full scale were clipped by a file format that cannot hold them (FLAC)."""
+
+
+class CacheWarning(PixelsepWarning):
+    """A cached analysis could not be used (damaged, changed) and is made again: the run is slower."""

@@ -90,14 +90,18 @@ def test_second_run_hits_the_cache_and_a_corrupt_entry_is_rebuilt(small_model, c
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    rebuilt, cached = sep.analyze(clip)
+    from pixelsep_plugin.errors import CacheWarning
+
+    with pytest.warns(CacheWarning, match=r"cached.mp4 is damaged \(components.* fails its checksum\): analysing it again"):
+        rebuilt, cached = sep.analyze(clip)
     assert not cached
     np.testing.assert_array_equal(np.asarray(rebuilt.components), expected)
     # a truncated json is detected too
     (rebuilt.folder / "analysis.json").write_text("{")
-    assert sep.analyze(clip)[1] is False
-    # nothing but the entry is left in the cache folder
-    assert [p.name for p in tmp_path.iterdir()] == [rebuilt.folder.name]
+    with pytest.warns(CacheWarning, match="analysis.json unreadable"):
+        assert sep.analyze(clip)[1] is False
+    # nothing but the entry (and the entry's lock file, which says who is analysing it) is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".{rebuilt.folder.name}.lock", rebuilt.folder.name]
 
 
 def test_cache_key_changes_with_the_model(small_model, clip_factory, tmp_path):

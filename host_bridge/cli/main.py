@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -303,9 +305,20 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         _default_show_warning(message, category, filename, lineno, file, line)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every temporary file is removed on the way out."""
+
+
+def _terminate(signum, frame) -> None:
+    raise _Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = get_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -313,9 +326,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PixelsepError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
+    except _Terminated:
+        print(f"{PROG}: stopped (terminated); nothing was left half-written", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{PROG}: interrupted; nothing was left half-written", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main_entry() -> None:

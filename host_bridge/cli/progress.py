@@ -32,6 +32,11 @@ class ProgressBar:
 
     def update(self, stage: str, done: float, total: float) -> None:
         now = time.monotonic()
+        if stage == "wait":  # the engine waits for another process (the same clip being analysed): say so now
+            if self.enabled:
+                self.stream.write(f"{self.label}: waiting for another pixelsep that is analysing this clip\n")
+                self.stream.flush()
+            return
         if not self.enabled or now - self.started < 1.0:
             return
         fraction = 0.0 if total <= 0 else min(1.0, max(0.0, done / total))

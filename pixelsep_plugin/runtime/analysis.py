@@ -40,6 +40,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +53,8 @@ from pixelsep_plugin import media
 from pixelsep_plugin.audio.stft import Stft, iter_stft_frames
 from pixelsep_plugin.audio.warp import log_magnitude
 from pixelsep_plugin.config import ModelConfig
-from pixelsep_plugin.errors import Cancelled, InputError, MediaError
+from pixelsep_plugin.errors import CacheWarning, Cancelled, InputError, MediaError
+from pixelsep_plugin.media.encode import WRITE_ERRNOS, write_error
 from pixelsep_plugin.media.span import AudioScan, AudioSpanReader, scan_audio
 from pixelsep_plugin.modelstore import ModelPackage
 from pixelsep_plugin.runtime import cache
@@ -82,7 +84,8 @@ AUDIO_POLICY_ENV = "PIXELSEP_CACHE_AUDIO"
 SILENCE_LOG = float(np.log(1e-10))  # the log-magnitude of silence, used to pad short clips
 
 # progress(stage, done, total): stage is "read" (the clip's audio), "audio" (the audio net) or
-# "video" (the video net); done and total are in seconds of the clip
+# "video" (the video net); done and total are in seconds of the clip. "wait" (0, 0), once: another
+# process is analysing the same clip into the same cache, and this one waits to open its entry.
 Progress = Callable[[str, float, float], None]
 CancelCheck = Callable[[], bool]
 
@@ -614,20 +617,62 @@ def analyze(
     root = cache_root or default_cache_root()
     digest, fingerprint = clip_identity(clip, package, root, use_cache)
     entry = root / cache_key(digest, package)
-    if use_cache and entry.exists():
-        lock = _try_hold(entry)
-        if lock is not None:
-            try:
-                analysis = open_entry(entry, fingerprint, digest, verify=verify, clip=clip)
-            except CorruptEntry:
-                os.close(lock)
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                cache.touch(entry)
-                return _holding(analysis, lock), True
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=root))
-    lock = cache.hold(work, exclusive=True)  # a temporary folder in use is never taken for stale
+    if not use_cache:
+        return _analyse_into(entry, clip, info, package, nets, progress, cancel, digest, fingerprint, False, None)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise write_error(root / "the analysis", error) from None
+    cache.remove_stale_temps(root)
+    # One process per clip and model analyses at a time; the others wait, then open its entry.
+    with cache.key_lock(root, entry.name, on_wait=lambda: progress and progress("wait", 0.0, 0.0)):
+        if entry.exists():
+            lock = _try_hold(entry)
+            if lock is not None:
+                try:
+                    analysis = open_entry(entry, fingerprint, digest, verify=verify, clip=clip)
+                except CorruptEntry as damage:
+                    os.close(lock)
+                    warnings.warn(
+                        CacheWarning(
+                            f"the cached analysis of {clip.name} is damaged ({damage.reason}): analysing it again"
+                        ),
+                        stacklevel=2,
+                    )
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    cache.touch(entry)
+                    return _holding(analysis, lock), True
+        return _analyse_into(
+            entry, clip, info, package, nets, progress, cancel, digest, fingerprint, True, max_cache_bytes
+        )
+
+
+def _analyse_into(
+    entry: Path,
+    clip: Path,
+    info: media.MediaInfo,
+    package: ModelPackage,
+    nets: OnnxNets,
+    progress: Progress | None,
+    cancel: CancelCheck | None,
+    digest: str,
+    fingerprint: dict,
+    use_cache: bool,
+    max_cache_bytes: int | None,
+) -> tuple[Analysis, bool]:
+    """Run the analysis in a temporary folder beside ``entry`` and move it into place (``use_cache``)
+    or keep it as a temporary analysis removed with the returned object."""
+    root = entry.parent
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise write_error(root / "the analysis", error) from None
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=root))
+        lock = cache.hold(work, exclusive=True)  # a temporary folder in use is never taken for stale
+    except OSError as error:
+        raise write_error(root / "the analysis", error) from None
     try:
         run_analysis(clip, info, package, nets, work, progress, cancel, clip_sha256=digest)
         if not use_cache:
@@ -640,6 +685,12 @@ def analyze(
         shutil.rmtree(entry, ignore_errors=True)
         os.replace(work, entry)
         cache.share(lock)  # the lock file moved with the folder: now the entry's
+    except OSError as error:
+        shutil.rmtree(work, ignore_errors=True)
+        os.close(lock)
+        if error.errno in WRITE_ERRNOS:
+            raise write_error(root / "the analysis", error) from None
+        raise
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         os.close(lock)

@@ -21,7 +21,8 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ MAX_ENV = "PIXELSEP_CACHE_MAX"
 LOCK_FILE = ".lock"
 LAST_USED_FILE = ".last-used"
 BOOKKEEPING_FILES = frozenset({LOCK_FILE, LAST_USED_FILE})
-STALE_TEMP_SECONDS = 3600.0  # a temporary folder older than this and not locked was left by a killed run
+STALE_TEMP_SECONDS = 60.0  # a temporary folder older than this and not locked was left by a killed run
 
 _UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
 
@@ -105,6 +106,24 @@ def hold(folder: Path, exclusive: bool = False) -> int:
         os.close(fd)
         raise
     return fd
+
+
+@contextmanager
+def key_lock(root: Path, key: str, on_wait: Callable[[], object] | None = None) -> Iterator[None]:
+    """Hold ``root/.<key>.lock`` exclusively: one process at a time checks, makes or replaces the
+    entry ``key``; ``on_wait()`` is called once when another process holds it (then this one waits)."""
+    fd = os.open(root / f".{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait()
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def share(fd: int) -> None:

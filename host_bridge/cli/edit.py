@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from host_bridge.cli.outputs import note_sound_offset
+from host_bridge.cli.outputs import check_folder, check_outputs, note_replaced, note_sound_offset
 from host_bridge.cli.progress import ProgressBar
 from host_bridge.cli.sources import build_sources, check_sources
 from pixelsep_plugin.errors import InputError
@@ -30,6 +30,9 @@ def _gain(text: str) -> tuple[str, float]:
 
 
 def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force", action="store_true", help="replace files that exist already (-o, --video, --multitrack)"
+    )
     parser.add_argument(
         "--gain",
         action="append",
@@ -124,6 +127,7 @@ def add_parsers(commands, add_model_options, part_action) -> None:
         "-o", "--out", type=Path, required=True, help="the timeline file; its suffix picks the format"
     )
     timeline.add_argument("--format", choices=("wav", "flac"), default="wav", help="the stems' format (default wav)")
+    timeline.add_argument("--force", action="store_true", help="replace a timeline file that exists already")
     timeline.add_argument("--relink", type=Path, metavar="PATH", help="the recipe's clip, moved to PATH")
     timeline.add_argument("--accept-changed-clip", action="store_true", help="use a clip whose sha256 differs")
     timeline.add_argument("--accept-other-model", action="store_true", help="use a model other than the recipe's")
@@ -224,6 +228,17 @@ def run_render(args) -> int:
         if path is not None:
             _check_writable_file(path, VIDEO_SUFFIXES, "output", protect=recipe.clip.path)
     out_dir = args.out or rcp.output_folder(recipe, args.recipe)
+    planned = []
+    if not (args.no_stems and args.no_remix):
+        check_folder(out_dir, "output folder")
+        from pixelsep_plugin.recipe.render import planned_outputs
+
+        planned = list(planned_outputs(recipe, out_dir, not args.no_stems, not args.no_remix, args.format).values())
+    # the recipe's own output folder holds its renders, made again on every render (said in one line);
+    # files in a folder given with -o, and the videos named here, are replaced only with --force
+    check_outputs((planned if args.out else []) + [p for p in (args.video, args.multitrack) if p], args.force)
+    if not args.out:
+        note_replaced(planned)
     analysis = _analyse(separator, recipe.clip.path, args.quiet)
     peaks = args.peaks or recipe.output.peaks
     started = time.perf_counter()
@@ -259,6 +274,8 @@ def run_remix(args) -> int:
     _check_writable_file(args.out, (*VIDEO_SUFFIXES, *AUDIO_SUFFIXES), "-o", protect=args.clip)
     if args.recipe is not None and args.recipe.suffix.lower() != ".json":
         raise InputError(f"--recipe must be a .json file, not {args.recipe.name}")
+    check_folder(args.out.parent, "output folder")
+    check_outputs([args.out] + ([args.recipe] if args.recipe is not None else []), args.force)
     gains = [_gain(g) for g in args.gain]
     info = media.probe(args.clip)
     media.require_audio(info)
@@ -303,6 +320,12 @@ def run_timeline(args) -> int:
         raise InputError(f"timeline must end in {', '.join(TIMELINE_FORMATS)}, not {args.out.name}")
     recipe, separator = _open_recipe(args)
     out_dir = rcp.output_folder(recipe, args.recipe)
+    from pixelsep_plugin.recipe.render import planned_outputs
+
+    check_folder(out_dir, "output folder")
+    check_folder(args.out.parent, "timeline folder")
+    check_outputs([args.out], args.force)
+    note_replaced(list(planned_outputs(recipe, out_dir, True, False, args.format).values()))
     analysis = _analyse(separator, recipe.clip.path, args.quiet)
     bar = ProgressBar("writing", enabled=not args.quiet)
     try:

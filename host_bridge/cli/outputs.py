@@ -56,3 +56,13 @@ def note_sound_offset(clip_name: str, audio_offset_seconds: float) -> None:
             f"with the sound, so place them at {offset:+.3f} s to line up with the picture",
             file=sys.stderr,
         )
+
+
+def note_replaced(paths: Sequence[Path]) -> None:
+    """One line on stderr when renders of a recipe in its own output folder replace earlier ones."""
+    existing = [path for path in paths if path.is_file()]
+    if existing:
+        print(
+            f"note: replacing {len(existing)} earlier render(s) of this recipe in {existing[0].parent}",
+            file=sys.stderr,
+        )

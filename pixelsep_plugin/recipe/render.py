@@ -254,6 +254,28 @@ def _collecting_effect_warnings(render_function: Callable[..., RenderResult]) ->
     return collecting
 
 
+def planned_outputs(
+    recipe: Recipe, out_dir: Path, stems: bool = True, remix: bool = True, audio_format: str | None = None
+) -> dict[str, Path]:
+    """The files :func:`render` writes, by role: each source's name, "residual" (when the recipe's output
+    asks for it), "<name>.fx" for each source (or the residual) with effects, and "remix"."""
+    audio_format = audio_format or recipe.output.format
+    if audio_format not in FORMAT_SUFFIXES:
+        raise InputError(f"audio format must be one of {', '.join(FORMAT_SUFFIXES)}, not {audio_format!r}")
+    suffix, prefix, out_dir = FORMAT_SUFFIXES[audio_format], recipe.prefix, Path(out_dir)
+    paths: dict[str, Path] = {}
+    if stems:
+        paths.update({s.name: out_dir / f"{prefix}.{s.name}{suffix}" for s in recipe.sources})
+        if recipe.output.residual:
+            paths["residual"] = out_dir / f"{prefix}.residual{suffix}"
+        with_effects = [s.name for s in recipe.sources if s.effects]
+        with_effects += ["residual"] if recipe.residual.effects else []
+        paths.update({f"{name}.fx": out_dir / f"{prefix}.{name}.fx{suffix}" for name in with_effects})
+    if remix:
+        paths["remix"] = out_dir / f"{prefix}.remix{suffix}"
+    return paths
+
+
 @_collecting_effect_warnings
 def render(
     separation: Separation,
@@ -286,20 +308,10 @@ def render(
         raise InputError("nothing to render: ask for the stems, the remix or both")
     analysis = separation.analysis
     rate, layout, channels = analysis.sample_rate, analysis.channel_layout, analysis.num_channels
-    suffix = FORMAT_SUFFIXES[audio_format]
-    prefix = recipe.prefix
     out_dir = Path(out_dir)
     protect = (recipe.clip.path, *protect)
-    paths: dict[str, Path] = {}
-    if stems:
-        paths.update({name: out_dir / f"{prefix}.{name}{suffix}" for name in names})
-        if recipe.output.residual:
-            paths["residual"] = out_dir / f"{prefix}.residual{suffix}"
+    paths = planned_outputs(recipe, out_dir, stems, remix, audio_format)
     chains = chains_for(separation, recipe, tail)
-    if stems:
-        paths.update({f"{name}.fx": out_dir / f"{prefix}.{name}.fx{suffix}" for name in chains})
-    if remix:
-        paths["remix"] = out_dir / f"{prefix}.remix{suffix}"
     ceiling = ceiling_for(audio_format) if limits(audio_format, peaks) else None
     remixer = Remixer(recipe, rate, channels, ceiling, chains)
     stem_peaks = dict.fromkeys(names + ["residual"], 0.0)

@@ -159,3 +159,32 @@ def test_frames_touching_are_exactly_the_frames_whose_support_meets_the_span(siz
     for j in range(max(0, j0 - 2), min(stft.num_frames(length), j1 + 2)):
         meets = j * stft.hop_length - half < stop and start < j * stft.hop_length - half + stft.n_fft
         assert meets == (j0 <= j < j1)
+
+
+TINY_MODEL = Path(__file__).parent / "data" / "tiny-model"
+MANIFEST_DATA = json.loads((TINY_MODEL / "manifest.json").read_text())
+MANIFEST_PATHS = list(_paths(MANIFEST_DATA))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(MANIFEST_PATHS), json_values)
+def test_any_change_to_a_model_manifest_is_refused_in_one_line_or_harmless(tmp_path_factory, path, value):
+    """A tampered manifest (any field replaced by any JSON value) loads only if the package still checks out."""
+    import shutil
+
+    from pixelsep_plugin.errors import ModelError
+    from pixelsep_plugin.modelstore import load_package
+
+    folder = tmp_path_factory.mktemp("model")
+    for name in ("audio.onnx", "video.onnx", "weights.safetensors", "CARD.md"):
+        shutil.copy(TINY_MODEL / name, folder / name)
+    changed = _replaced(MANIFEST_DATA, path, value)
+    (folder / "manifest.json").write_text(json.dumps(changed))
+    try:
+        package = load_package(folder)
+    except ModelError as error:
+        assert "\n" not in str(error) and len(str(error)) < 600
+        return
+    # accepted: every file it lists still exists with its size and sha256, under a plain name
+    for name, entry in package.manifest["files"].items():
+        assert Path(name).name == name and (folder / name).stat().st_size == int(entry["bytes"])

@@ -19,6 +19,7 @@ from pixelsep_plugin.config import ModelConfig, model_config_from_dict
 from pixelsep_plugin.errors import ModelError
 
 MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 1 << 20  # a manifest is a few KB; anything near this is not one
 FORMAT = "pixelsep-model"
 FORMAT_VERSION = 1
 REQUIRED_FILES = ("video.onnx", "audio.onnx")
@@ -134,6 +135,8 @@ def load_package(path: Path | str, verify: bool = True) -> ModelPackage:
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise ModelError(f"{path} is not a pixelsep model: it has no {MANIFEST}")
+    if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise ModelError(f"{manifest_path} is larger than {MAX_MANIFEST_BYTES // 1024} KiB: not a pixelsep manifest: {FIX}")
     raw = manifest_path.read_bytes()
     manifest, config, alpha, beta = _parse_manifest(raw, manifest_path)
     for name, entry in manifest["files"].items():

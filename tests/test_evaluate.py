@@ -33,7 +33,7 @@ def test_eval_report_on_a_duet(tiny_world, small_model, tmp_path, capsys):
         assert row["ibm_sdr"] > row["mixture_sdr"] + 3  # the ceiling is well above the floor
         assert row["model_nsdr"] == row["model_sdr"] - row["mixture_sdr"]
     duets = report["summary"]["duet"]
-    assert 0.0 <= duets["click_accuracy"] <= 1.0 and duets["performers"] == 2
+    assert duets["click_accuracy"] == np.mean([row["click_right"] for row in rows]) and duets["performers"] == 2
     assert "| duets | 2 |" in markdown_table(report)
     out = tmp_path / "report"
     assert main(["eval", str(small_model), str(tiny_world["test"]), "-o", str(out), "-q"]) == 0

@@ -205,6 +205,25 @@ def test_keyframe_only_decoding_when_keyframes_are_dense(clip_factory):
         np.testing.assert_array_equal(rgb, reference)
 
 
+@pytest.mark.parametrize("reuse_seconds", [1.5, 10.0])
+def test_keyframe_reuse_on_long_gops(clip_factory, monkeypatch, reuse_seconds):
+    clip = clip_factory("gop250.mp4", seconds=4.0)  # one keyframe, at 0 s
+    exact = _reference_samples(clip, 1.0, (128, 96))
+    monkeypatch.setattr(decode, "KEYFRAME_REUSE_SECONDS", reuse_seconds)
+    with av.open(str(clip)) as container:
+        plan = decode._plan(container, container.streams.video[0], 1.0, media.probe(clip).duration_seconds)
+    frames = [rgb for _, rgb in media.iter_sampled_frames(clip, 1.0, 96)]
+    assert len(frames) == 4 and plan.mode == "all"
+    for second, rgb in enumerate(frames):
+        # within reuse_seconds of the keyframe: the keyframe; beyond: the exact frame shown then
+        np.testing.assert_array_equal(rgb, exact[0] if second <= reuse_seconds else exact[second])
+    assert not np.array_equal(exact[0], exact[3])  # the picture moves, so the check above can fail
+    if reuse_seconds >= 4.0:
+        assert len(plan.discard_pts) == 119  # every frame but the keyframe is left undecoded
+    else:
+        assert plan.discard_pts and min(plan.discard_pts) > plan.chosen_pts[-1]  # only after the last sample's
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".mov"])
 @pytest.mark.parametrize("rotation", [90, 180, 270])
 def test_rotation_metadata_is_honoured(clip_factory, suffix, rotation):

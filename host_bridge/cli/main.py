@@ -313,6 +313,14 @@ def _terminate(signum, frame) -> None:
     raise _Terminated()
 
 
+def _interrupted(interrupt: KeyboardInterrupt) -> int:
+    if isinstance(interrupt, _Terminated):
+        print(f"{PROG}: stopped (terminated); nothing was left half-written", file=sys.stderr)
+        return 143
+    print(f"{PROG}: interrupted; nothing was left half-written", file=sys.stderr)
+    return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = get_parser()
     args = parser.parse_args(argv)
@@ -326,12 +334,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PixelsepError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
-    except _Terminated:
-        print(f"{PROG}: stopped (terminated); nothing was left half-written", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing was left half-written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        return _interrupted(interrupt)
+    except Exception as error:  # a library that turned the interrupt into its own error (an import, a callback)
+        cause = error.__cause__ or error.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            return _interrupted(cause)
+        raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

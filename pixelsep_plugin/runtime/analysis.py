@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import queue
 import shutil
 import tempfile
 import threading
@@ -355,17 +357,6 @@ def open_entry(
     return analysis
 
 
-def _batched(items, size: int):
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def audio_policy() -> str:
     """``$PIXELSEP_CACHE_AUDIO``: "auto" (the default) or "decode" (see AUDIO_POLICY_ENV)."""
     policy = os.environ.get(AUDIO_POLICY_ENV) or "auto"
@@ -409,6 +400,66 @@ def _audio_storage(clip: Path, scan: AudioScan, folder: Path) -> tuple[dict, dic
     return {**record, "storage": "decoded", "seeks_exact": exact, "reason": reason}, arrays
 
 
+class _FramePrefetch:
+    """The sampled video frames, decoded in a background thread while the audio is analysed (PyAV and
+    FFmpeg release the GIL while decoding), handed over through a bounded queue."""
+
+    _END = object()
+
+    def __init__(self, clip: Path, frames_per_second: float, short_side: int, capacity: int = 64) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=capacity)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(clip, frames_per_second, short_side), name="pixelsep-frames", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, clip: Path, frames_per_second: float, short_side: int) -> None:
+        try:
+            for item in media.iter_sampled_frames(clip, frames_per_second, short_side):
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as error:  # handed to the consumer, which raises it
+            self._put(error)
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def take(self, wait: bool) -> list | None:
+        """The frames decoded so far ((time, rgb) pairs; with ``wait``, at least one, or every one left
+        when the clip ends); None once every frame was taken."""
+        items = []
+        while True:
+            try:
+                item = self._queue.get(block=wait and not items, timeout=None)
+            except queue.Empty:
+                return items
+            if item is self._END:
+                self._queue.put(item)  # keep the end visible to later calls
+                return items or None
+            if isinstance(item, BaseException):
+                raise item
+            items.append(item)
+            if wait and len(items) >= self._queue.maxsize:
+                return items
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._thread.join()
+
+
 def run_analysis(
     clip: Path,
     info: media.MediaInfo,
@@ -421,16 +472,45 @@ def run_analysis(
     batch_windows: int = 4,
     batch_frames: int = 8,
 ) -> None:
-    """Analyse ``clip`` into the (new, empty) ``folder``. See the module docstring for the arrays."""
-    cfg: ModelConfig = package.config
-    front = cfg.audio
-    chunks = cfg.chunks
-    k = cfg.num_components
+    """Analyse ``clip`` into the (new, empty) ``folder``. See the module docstring for the arrays.
+
+    The sampled video frames are decoded in a background thread from the start, and go through the
+    video net between the audio net's batches, so decoding the picture overlaps the audio's work."""
+    chunks = package.config.chunks
     started = time.perf_counter()
 
     def check_cancel() -> None:
         if cancel is not None and cancel():
             raise Cancelled("analysis cancelled")
+
+    frames = _FramePrefetch(clip, chunks.frames_per_second, package.config.video_net.frame_size)
+    try:
+        return _run_analysis(
+            clip, info, package, nets, folder, progress, check_cancel, clip_sha256, batch_windows, batch_frames,
+            frames, started,
+        )  # fmt: skip
+    finally:
+        frames.close()
+
+
+def _run_analysis(
+    clip: Path,
+    info: media.MediaInfo,
+    package: ModelPackage,
+    nets: OnnxNets,
+    folder: Path,
+    progress: Progress | None,
+    check_cancel: Callable[[], None],
+    clip_sha256: str | None,
+    batch_windows: int,
+    batch_frames: int,
+    frames: _FramePrefetch,
+    started: float,
+) -> None:
+    cfg: ModelConfig = package.config
+    front = cfg.audio
+    chunks = cfg.chunks
+    k = cfg.num_components
 
     # The clip's own audio: checksummed block by block and written out; the copy is dropped at the
     # end when the clip can give the same samples back after a seek (see media.span).
@@ -485,9 +565,30 @@ def run_analysis(
                 )
             yield block
 
-    for frames in iter_stft_frames(stft, analysis_blocks()):
-        pending.extend(cutter.push(log_magnitude(np.abs(frames), front)))
+    # Video frames -> video net, as the frames arrive from the decoding thread.
+    feature_writer: ArrayWriter | None = None
+    frame_times: list[float] = []
+    frame_shape = (0, 0)
+    waiting: list[tuple[float, np.ndarray]] = []
+
+    def run_video(items: list[tuple[float, np.ndarray]], force: bool = False) -> None:
+        nonlocal feature_writer, frame_shape
+        waiting.extend(items)
+        while waiting and (force or len(waiting) >= batch_frames):
+            batch = waiting[:batch_frames]
+            del waiting[:batch_frames]
+            pixels = np.stack([rgb for _, rgb in batch]).astype(np.float32) / 255.0
+            frame_shape = pixels.shape[1:3]
+            features = nets.video(pixels.transpose(0, 3, 1, 2))
+            if feature_writer is None:
+                feature_writer = ArrayWriter(folder, "features.f16", "float16", features.shape[1:])
+            feature_writer.append(features.astype(np.float16))
+            frame_times.extend(t for t, _ in batch)
+
+    for stft_frames in iter_stft_frames(stft, analysis_blocks()):
+        pending.extend(cutter.push(log_magnitude(np.abs(stft_frames), front)))
         flush()
+        run_video(frames.take(wait=False) or [])
         check_cancel()
     num_columns = stft.num_frames(analysis_samples)
     pending.extend(cutter.finish(num_columns))
@@ -498,27 +599,15 @@ def run_analysis(
     if starts != WindowPlan(num_columns, chunks.window_columns, chunks.overlap_columns).starts.tolist():
         raise AssertionError("the analysis windows do not follow their plan")
 
-    # Video frames -> video net.
-    feature_writer: ArrayWriter | None = None
-    frame_times: list[float] = []
-    frame_shape = (0, 0)
-
-    def video_progress(done: float, total: float) -> None:
+    # The rest of the video.
+    total_frames = max(1, math.ceil(info.duration_seconds * chunks.frames_per_second - 1e-9))
+    while (items := frames.take(wait=True)) is not None:
+        run_video(items)
         if progress is not None:
-            progress("video", done, total)
-
-    sampled = media.iter_sampled_frames(
-        clip, chunks.frames_per_second, cfg.video_net.frame_size, progress=video_progress
-    )
-    for batch in _batched(sampled, batch_frames):
-        pixels = np.stack([rgb for _, rgb in batch]).astype(np.float32) / 255.0
-        frame_shape = pixels.shape[1:3]
-        features = nets.video(pixels.transpose(0, 3, 1, 2))
-        if feature_writer is None:
-            feature_writer = ArrayWriter(folder, "features.f16", "float16", features.shape[1:])
-        feature_writer.append(features.astype(np.float16))
-        frame_times.extend(t for t, _ in batch)
+            done = min(len(frame_times) + len(waiting), total_frames) / chunks.frames_per_second
+            progress("video", done, total_frames / chunks.frames_per_second)
         check_cancel()
+    run_video([], force=True)
     if feature_writer is None:
         raise media.MediaError(f"no video frames could be decoded from {clip.name}")
     features_desc = feature_writer.close()

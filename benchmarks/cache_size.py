@@ -2,6 +2,7 @@
 reading the audio back costs when the entry does not store it.
 
     .venv/bin/python benchmarks/cache_size.py --seconds 600 --out benchmarks/results/cache_size.json
+    .venv/bin/python benchmarks/cache_size.py --clips data/test2-classic/*.mp4 --out benchmarks/results/cache_size_test2_classic.json
 
 For each codec a 320x240, 10 fps clip with 44.1 kHz stereo sound (48 kHz for Opus) is made with
 ``media.make_test_clip`` (its two tones; ``--noise`` adds white noise at that level) and analysed
@@ -95,6 +96,35 @@ def measure(name: str, seconds: float, noise: float, work: Path, model: str, spa
     }
 
 
+def measure_clips(clips: list[Path], work: Path, model: str) -> dict:
+    """Existing clips (e.g. a test set): whether each entry keeps the audio, and its bytes per hour."""
+    from pixelsep_plugin.api import Separator
+
+    separator = Separator(model, cache_root=work / "cache-clips")
+    rows = []
+    for clip in clips:
+        analysis, _ = separator.analyze(clip)
+        meta = json.loads((analysis.folder / "analysis.json").read_text())
+        total = sum(p.stat().st_size for p in analysis.folder.iterdir() if p.is_file())
+        seconds = analysis.num_samples / analysis.sample_rate
+        rows.append({
+            "clip": clip.name, "seconds": round(seconds, 3), "audio_storage": meta["audio"]["storage"],
+            "entry_bytes_per_hour": int(total * 3600.0 / seconds),
+        })  # fmt: skip
+        del analysis
+    stored = [r for r in rows if r["audio_storage"] == "stored"]
+    decoded = [r for r in rows if r["audio_storage"] != "stored"]
+
+    def spread(group: list[dict]) -> dict | None:
+        values = sorted(r["entry_bytes_per_hour"] for r in group)
+        return {"min": values[0], "median": int(statistics.median(values)), "max": values[-1]} if values else None
+
+    return {
+        "clips": len(rows), "audio_stored": len(stored), "audio_decoded": len(decoded),
+        "bytes_per_hour_stored": spread(stored), "bytes_per_hour_decoded": spread(decoded), "rows": rows,
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600.0, help="clip length (default 600)")
@@ -103,9 +133,22 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=5, help="random single spans to time")
     parser.add_argument("--model", default="pixelsep-small")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "cache_size.json")
+    parser.add_argument("--clips", type=Path, nargs="+", help="measure these clips instead (e.g. data/test2-classic/*.mp4)")
     args = parser.parse_args()
     import av
     import onnxruntime
+
+    if args.clips:
+        with tempfile.TemporaryDirectory(prefix="pixelsep-cache-size-") as tmp:
+            summary = measure_clips(args.clips, Path(tmp), args.model)
+        summary = {"command": " ".join(sys.argv[:1] + ["--clips", "..."] + sys.argv[sys.argv.index("--out"):]
+                                       if "--out" in sys.argv else sys.argv[:1]),
+                   "model": args.model, **summary}  # fmt: skip
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(summary, indent=1) + "\n")
+        print(json.dumps({k: v for k, v in summary.items() if k != "rows"}))
+        print(f"wrote {args.out}")
+        return
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="pixelsep-cache-size-") as tmp:

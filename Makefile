@@ -16,16 +16,22 @@ UNTRAINED := models/small-untrained
 # npm for the picture packages, cairo to draw them. (sonic-pi-samples and timgm6mb-soundfont are the held-out sounds.)
 # melt (MLT) and ges-launch-1.0 (GStreamer Editing Services, with the plugins that decode mp4/H.264/AAC and
 # write WAV) render the editing timelines in the timeline tests. zam-plugins: VST3 plugins (ZamCompX2,
-# ZaMaximX2) that the effect-chain tests load by path.
+# ZaMaximX2) that the effect-chain tests load by path. The previewer (PyQt6): libpulse0 for QtMultimedia's sound,
+# EGL/xkbcommon/xcb/fontconfig libraries and a font for its window (offscreen in the tests), and Xvfb, xdotool
+# and ImageMagick for its windowed check with a real mouse and keyboard.
 SYSTEM_PACKAGES := python3-venv fluid-soundfont-gm musescore-general-soundfont opl3-soundfont avldrums.lv2-soundfont \
 	lmms-common timgm6mb-soundfont sonic-pi-samples fonts-noto-color-emoji npm libcairo2 \
 	melt ges1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav \
-	zam-plugins
+	zam-plugins \
+	libpulse0 libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 \
+	libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 fonts-dejavu-core xvfb xdotool imagemagick
 SYSTEM_FILES := /usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/sounds/sf3/MuseScore_General.sf3 \
 	/usr/share/sounds/sf2/OPL-3_FM_128M.sf2 /usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2 /usr/share/lmms/samples \
 	/usr/share/sounds/sf2/TimGM6mb.sf2 /usr/share/sonic-pi/samples /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf /usr/bin/npm \
 	/usr/bin/melt /usr/bin/ges-launch-1.0 /usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstlibav.so \
-	/usr/lib/vst3/ZamCompX2.vst3
+	/usr/lib/vst3/ZamCompX2.vst3 \
+	/usr/lib/x86_64-linux-gnu/libpulse.so.0 /usr/lib/x86_64-linux-gnu/libEGL.so.1 /usr/lib/x86_64-linux-gnu/libxkbcommon-x11.so.0 \
+	/usr/lib/x86_64-linux-gnu/libxcb-cursor.so.0 /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf /usr/bin/Xvfb /usr/bin/xdotool /usr/bin/import
 system-deps:
 	@missing=0; for f in $(SYSTEM_FILES); do [ -e $$f ] || missing=1; done; \
 	$(PYTHON) -c "import ctypes.util, sys; sys.exit(ctypes.util.find_library('cairo') is None)" || missing=1; \
@@ -45,7 +51,7 @@ $(BIN)/python: | system-deps
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python system-deps
-	$(BIN)/python -m pip install --quiet -e ".[train,eval,dev,timeline,cleanup,swap,effects,cluster]"
+	$(BIN)/python -m pip install --quiet -e ".[train,eval,dev,timeline,cleanup,swap,effects,cluster,app]"
 	$(BIN)/python -m pip install --quiet --no-deps "tinysoundfont==0.3.7"
 	$(BIN)/python -m pip install --quiet --no-deps "basic-pitch==0.4.0"
 	touch $@

@@ -21,7 +21,7 @@ GOLDEN = Path(__file__).parent / "golden" / "recipe-v1.json"
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False)
     | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
@@ -92,21 +92,21 @@ placements = st.builds(
     StripPlacement,
     image_width=st.integers(16, 4096),
     image_height=st.integers(16, 4096),
-    offset_x=st.floats(-2000, 2000),
-    offset_y=st.floats(-2000, 2000),
-    scale_x=st.floats(0.05, 8) | st.floats(-8, -0.05),
-    scale_y=st.floats(0.05, 8) | st.floats(-8, -0.05),
-    rotation=st.floats(-2 * math.pi, 2 * math.pi),
-    origin_x=st.floats(0, 1),
-    origin_y=st.floats(0, 1),
+    offset_x=st.floats(-2000, 2000, allow_subnormal=False),
+    offset_y=st.floats(-2000, 2000, allow_subnormal=False),
+    scale_x=st.floats(0.05, 8, allow_subnormal=False) | st.floats(-8, -0.05, allow_subnormal=False),
+    scale_y=st.floats(0.05, 8, allow_subnormal=False) | st.floats(-8, -0.05, allow_subnormal=False),
+    rotation=st.floats(-2 * math.pi, 2 * math.pi, allow_subnormal=False),
+    origin_x=st.floats(0, 1, allow_subnormal=False),
+    origin_y=st.floats(0, 1, allow_subnormal=False),
     flip_x=st.booleans(),
     flip_y=st.booleans(),
-    pixel_aspect=st.floats(0.25, 4),
+    pixel_aspect=st.floats(0.25, 4, allow_subnormal=False),
 )
 
 
 @SETTINGS
-@given(placements, st.floats(0, 1), st.floats(0, 1))
+@given(placements, st.floats(0, 1, allow_subnormal=False), st.floats(0, 1, allow_subnormal=False))
 def test_a_movie_pixel_maps_to_the_preview_and_back(placement, fx, fy):
     x, y = fx * placement.image_width, fy * placement.image_height
     back = view_to_movie(placement, *movie_to_view(placement, x, y))
@@ -116,7 +116,7 @@ def test_a_movie_pixel_maps_to_the_preview_and_back(placement, fx, fy):
 
 
 @SETTINGS
-@given(placements, st.floats(-1, 2), st.floats(-1, 2))
+@given(placements, st.floats(-1, 2, allow_subnormal=False), st.floats(-1, 2, allow_subnormal=False))
 def test_a_click_outside_the_image_maps_to_nothing(placement, fx, fy):
     assume(not (0 <= fx <= 1 and 0 <= fy <= 1))
     assume(min(abs(fx), abs(fx - 1), abs(fy), abs(fy - 1)) > 1e-6)

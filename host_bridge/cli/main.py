@@ -1,5 +1,5 @@
 """The ``pixelsep`` command: analyze, separate, render, remix, timeline, effects, swap, batch, heatmap, cache, info,
-synth, train, eval.
+synth, train, eval, app.
 
 ``get_parser()`` builds the parser and ``main(argv)`` runs a command in-process and returns the exit
 status (0 ok, 1 a problem with the input or environment, 2 bad usage). Problems are reported as one
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from host_bridge.cli import batch, cache, edit, effects, evaluate, swap, synth, train
+from host_bridge.cli import app, batch, cache, edit, effects, evaluate, swap, synth, train
 from host_bridge.cli.outputs import check_folder, check_outputs, note_sound_offset
 from host_bridge.cli.progress import ProgressBar
 from host_bridge.cli.sources import SourceSpec, build_sources, check_sources, check_time_has_sound
@@ -116,6 +116,7 @@ def get_parser() -> argparse.ArgumentParser:
     effects.add_parser(commands)
     batch.add_parser(commands)
     cache.add_parser(commands)
+    app.add_parser(commands)
 
     heat = commands.add_parser("heatmap", help="draw where the sound comes from over a frame (PNG)")
     heat.add_argument("clip", type=Path)
@@ -292,6 +293,7 @@ COMMANDS = {
     "synth": synth.run,
     "train": train.run,
     "eval": evaluate.run,
+    "app": app.run,
 }
 
 

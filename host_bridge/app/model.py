@@ -318,18 +318,6 @@ def remix_from_stems(
 # Markers: where each part's tracked region is in every sampled frame
 
 
-def _sliding_max(x: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Max over ``size`` consecutive entries along ``axis`` (the output is shorter by ``size - 1``)."""
-    n = x.shape[axis] - size + 1
-    index = [slice(None)] * x.ndim
-    index[axis] = slice(0, n)
-    out = x[tuple(index)].copy()
-    for shift in range(1, size):
-        index[axis] = slice(shift, shift + n)
-        np.maximum(out, x[tuple(index)], out=out)
-    return out
-
-
 def track_positions(
     part: rcp.PartRef,
     features: np.ndarray,
@@ -340,85 +328,24 @@ def track_positions(
     point_reach_cells: int = 2,
     chunk_frames: int = 256,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Follow a part through the sampled frames as the engine's clicks do
-    (:func:`pixelsep_plugin.runtime.query.track_part`: the same regions, the same search, the same
-    ties), keeping where it went.
+    """Follow a part through the sampled frames with the engine's own tracker
+    (:class:`pixelsep_plugin.runtime.query.PartTracker`, as a click does), keeping where it went.
 
-    The region K-vector centred on every cell is computed for ``chunk_frames`` frames at a time
-    (sliding maxima; memory does not grow with the clip's length); the walk from the anchor frame,
-    forwards and backwards, then compares a few numbers per frame.
     features: (frames, K, h, w); frame_times: (frames,) seconds. Returns (centres float32 (frames, 2):
     the clicked spot carried along with the tracked region, in video pixels (x, y); vectors float32
     (frames, K): the part's K-vector in each frame, equal to ``track_part``'s)."""
-    num_frames, k, h, w = features.shape
+    from pixelsep_plugin.runtime.query import Box, PartTracker, Point
+
+    num_frames, _, h, w = features.shape
     sx, sy = w / width, h / height
-    anchor_frame = int(np.argmin(np.abs(np.asarray(frame_times) - part.time_seconds)))
-    if not part.is_box:
-        centre = (min(int(part.y * sy), h - 1), min(int(part.x * sx), w - 1))
-        reach = point_reach_cells
-        valid = np.ones((h, w), dtype=bool)
-
-        def pool(x: np.ndarray) -> np.ndarray:
-            if reach:  # -inf padding: the max over a square clipped to the frame
-                x = np.pad(x, [(0, 0), (0, 0), (reach, reach), (reach, reach)], constant_values=-np.inf)
-            return _sliding_max(_sliding_max(x, 2 * reach + 1, 2), 2 * reach + 1, 3)
-    else:
-        c0, c1 = part.x * sx - 0.5, part.x1 * sx - 0.5
-        r0, r1 = part.y * sy - 0.5, part.y1 * sy - 0.5
-        cols = (int(np.clip(np.ceil(c0), 0, w - 1)), int(np.clip(np.floor(c1), 0, w - 1)))
-        rows = (int(np.clip(np.ceil(r0), 0, h - 1)), int(np.clip(np.floor(r1), 0, h - 1)))
-        if cols[1] < cols[0]:  # a box narrower than a cell: the cell under its centre
-            cols = (int(np.clip(round((c0 + c1) / 2), 0, w - 1)),) * 2
-        if rows[1] < rows[0]:
-            rows = (int(np.clip(round((r0 + r1) / 2), 0, h - 1)),) * 2
-        centre = ((rows[0] + rows[1]) // 2, (cols[0] + cols[1]) // 2)
-        half = (centre[0] - rows[0], centre[1] - cols[0])
-        span = (rows[1] - rows[0] + 1, cols[1] - cols[0] + 1)
-        valid = np.zeros((h, w), dtype=bool)  # where a box stays whole inside the frame
-        valid[half[0] : h - span[0] + 1 + half[0], half[1] : w - span[1] + 1 + half[1]] = True
-
-        def pool(x: np.ndarray) -> np.ndarray:
-            inner = _sliding_max(_sliding_max(x, span[0], 2), span[1], 3)  # the region whose top-left is each cell
-            out = np.full(x.shape[:2] + (h, w), -np.inf, dtype=np.float32)
-            out[:, :, half[0] : half[0] + inner.shape[2], half[1] : half[1] + inner.shape[3]] = inner
-            return out
-
-    anchor = pool(np.asarray(features[anchor_frame : anchor_frame + 1], dtype=np.float32))[0, :, centre[0], centre[1]]
-    unit_anchor = anchor / (np.linalg.norm(anchor) + 1e-8)
-    offsets = [(dr, dc) for dr in range(-search_radius_cells, search_radius_cells + 1)
-               for dc in range(-search_radius_cells, search_radius_cells + 1)]  # fmt: skip
-    cells = np.zeros((num_frames, 2), dtype=np.int64)
-    vectors = np.zeros((num_frames, k), dtype=np.float32)
-    cells[anchor_frame], vectors[anchor_frame] = centre, anchor
-
-    def walk(first: int, stop: int, cell: tuple[int, int], forward: bool) -> tuple[int, int]:
-        pooled = pool(np.asarray(features[first:stop], dtype=np.float32))
-        safe = np.where(valid, pooled, 0.0)
-        norms = np.sqrt(np.einsum("nkhw,nkhw->nhw", safe, safe)) + 1e-8
-        scores = np.where(valid, np.einsum("nkhw,k->nhw", safe, unit_anchor) / norms, -np.inf).tolist()
-        r, c = cell
-        for i in range(stop - first) if forward else range(stop - first - 1, -1, -1):
-            frame = scores[i]
-            best, best_score = (r, c), -np.inf
-            for dr, dc in offsets:
-                rr, cc = r + dr, c + dc
-                if not (0 <= rr < h and 0 <= cc < w) or frame[rr][cc] == -np.inf:
-                    continue
-                score = frame[rr][cc]
-                # prefer staying put on ties, so a still performer is not dragged by noise
-                if score > best_score + 1e-6 or (abs(score - best_score) <= 1e-6 and dr == 0 and dc == 0):
-                    best, best_score = (rr, cc), score
-            r, c = best
-            cells[first + i] = (r, c)
-            vectors[first + i] = pooled[i, :, r, c]
-        return r, c
-
-    cell = centre
-    for first in range(anchor_frame + 1, num_frames, chunk_frames):
-        cell = walk(first, min(num_frames, first + chunk_frames), cell, forward=True)
-    cell = centre
-    for stop in range(anchor_frame, 0, -chunk_frames):
-        cell = walk(max(0, stop - chunk_frames), stop, cell, forward=False)
+    engine_part = (
+        Box(part.x, part.y, part.x1, part.y1, part.time_seconds) if part.is_box else Point(part.x, part.y, part.time_seconds)
+    )
+    tracker = PartTracker(engine_part, features, frame_times, width, height, search_radius_cells, point_reach_cells,
+                          chunk_frames)  # fmt: skip
+    vectors = np.array(tracker.vectors(0, num_frames), dtype=np.float32)
+    cells = tracker.cells(0, num_frames)
+    centre = tracker.anchor_cell
     # The clicked spot moves with its cell: its offset from the anchor cell's centre is kept.
     click = np.array([(part.x + part.x1) / 2, (part.y + part.y1) / 2] if part.is_box else [part.x, part.y])
     anchor_centre = np.array([(centre[1] + 0.5) / sx, (centre[0] + 0.5) / sy])

@@ -34,7 +34,9 @@ import av
 import numpy as np
 
 from pixelsep_plugin.errors import InputError, MediaError
-from pixelsep_plugin.media.probe import audio_stream, first_line, open_input
+from pixelsep_plugin.media.decode import _decode_error
+from pixelsep_plugin.media.decode import _decoded_frames as _frames
+from pixelsep_plugin.media.probe import audio_stream, open_input
 
 DEFAULT_BLOCK_SAMPLES = 1 << 16
 # Pre-rolls tried in turn, in samples before the first wanted block; after the last, a decode from
@@ -77,23 +79,6 @@ class AudioScan:
     pts_consistent: bool
     integer_format: bool
     codec: str
-
-
-def _decode_error(path: Path, error: BaseException) -> MediaError:
-    return MediaError(f"decoding {path.name} failed ({first_line(error)}): the file may be damaged")
-
-
-def _frames(path: Path, container: av.container.InputContainer, stream) -> Iterator[av.AudioFrame]:
-    packets = container.demux(stream)
-    while True:
-        try:
-            packet = next(packets, None)
-            if packet is None:
-                return
-            frames = packet.decode()
-        except (av.error.FFmpegError, ValueError) as error:
-            raise _decode_error(path, error) from None
-        yield from frames
 
 
 def _converted(

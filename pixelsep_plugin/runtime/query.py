@@ -178,9 +178,12 @@ class PartTracker:
             half = (centre[0] - rows.start, centre[1] - cols.start)
             self._region = ("box", half, (rows.stop - rows.start, cols.stop - cols.start))
         self._vectors = np.zeros((self.num_frames, self.k), dtype=np.float32)
+        self._cells = np.zeros((self.num_frames, 2), dtype=np.int64)  # (row, col) of the region's centre
+        self.anchor_cell = centre
         pooled, _ = self._pooled(self.anchor_frame, self.anchor_frame + 1)
         anchor = pooled[0, :, centre[0], centre[1]].copy()
         self._vectors[self.anchor_frame] = anchor
+        self._cells[self.anchor_frame] = centre
         self._unit_anchor = anchor / (np.linalg.norm(anchor) + 1e-8)
         # frames [lo, hi) are tracked; the part's cell in frames lo and hi - 1
         self._lo, self._hi = self.anchor_frame, self.anchor_frame + 1
@@ -258,6 +261,7 @@ class PartTracker:
             r, c = best
             rows[i], cols[i] = r, c
         self._vectors[frame_start:frame_stop] = pooled[np.arange(count), :, rows, cols]
+        self._cells[frame_start:frame_stop, 0], self._cells[frame_start:frame_stop, 1] = rows, cols
         return r, c
 
     def step(self, frame_start: int, frame_stop: int) -> bool:
@@ -282,6 +286,13 @@ class PartTracker:
         while self.step(frame_start, frame_stop):
             pass
         return self._vectors[max(0, frame_start) : min(self.num_frames, frame_stop)]
+
+    def cells(self, frame_start: int, frame_stop: int) -> np.ndarray:
+        """The feature cell (row, col) the part's region is centred on in sampled frames
+        ``[frame_start, frame_stop)``: int64 (n, 2) (a host draws its marker there)."""
+        while self.step(frame_start, frame_stop):
+            pass
+        return self._cells[max(0, frame_start) : min(self.num_frames, frame_stop)]
 
     @property
     def tracked_frames(self) -> int:

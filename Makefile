@@ -66,13 +66,14 @@ $(UNTRAINED)/manifest.json: | $(VENV)/.installed
 model: $(UNTRAINED)/manifest.json
 
 # The example duet (held-out seed and melody): click the long drum and the accordion at 5 s, write
-# their stems and the heatmap, then score the same clicks against the clip's true stems.
+# their stems and the heatmap, then score the same clicks against the clip's true stems (--force: a
+# second `make demo` replaces the first one's files).
 demo: setup
 	$(BIN)/pixelsep info
-	$(BIN)/pixelsep separate $(DEMO_CLIP) --at 136,88@5 --name long-drum --at 365,186@5 --name accordion -o $(DEMO_OUT) --recipe duet.json
-	$(BIN)/pixelsep heatmap $(DEMO_CLIP) --at 5 -o $(DEMO_OUT)/heatmap.png
-	$(BIN)/pixelsep render $(DEMO_OUT)/duet.json --gain long-drum=-6 --gain accordion=+3 --no-stems --video $(DEMO_OUT)/duet-remix.mp4 -q
-	$(BIN)/pixelsep timeline $(DEMO_OUT)/duet.json -o $(DEMO_OUT)/duet.otio -q
+	$(BIN)/pixelsep separate $(DEMO_CLIP) --at 136,88@5 --name long-drum --at 365,186@5 --name accordion -o $(DEMO_OUT) --recipe duet.json --force
+	$(BIN)/pixelsep heatmap $(DEMO_CLIP) --at 5 -o $(DEMO_OUT)/heatmap.png --force
+	$(BIN)/pixelsep render $(DEMO_OUT)/duet.json --gain long-drum=-6 --gain accordion=+3 --no-stems --video $(DEMO_OUT)/duet-remix.mp4 --force -q
+	$(BIN)/pixelsep timeline $(DEMO_OUT)/duet.json -o $(DEMO_OUT)/duet.otio --force -q
 	$(BIN)/pixelsep eval pixelsep-small $(DEMO_CLIP) -o $(DEMO_OUT)/scores -q
 	@echo "demo outputs are in $(DEMO_OUT)/: duet.long-drum.wav, duet.accordion.wav, duet.residual.wav, duet.json (the recipe), duet.remix.wav, duet-remix.mp4, duet.otio, heatmap.png, scores.md"
 

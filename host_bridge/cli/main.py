@@ -122,6 +122,7 @@ def get_parser() -> argparse.ArgumentParser:
     heat.add_argument("clip", type=Path)
     heat.add_argument("--at", dest="time", type=float, default=0.0, metavar="T", help="time in seconds (default 0)")
     heat.add_argument("-o", "--out", type=Path, required=True, help="PNG file to write")
+    heat.add_argument("--force", action="store_true", help="replace the PNG file if it exists already")
     _add_model_options(heat)
     return parser
 
@@ -269,6 +270,8 @@ def cmd_heatmap(args) -> int:
     check_time_has_sound(args.time, info)
     if args.out.suffix.lower() != ".png":
         raise InputError(f"heatmap output must be a .png file, not {args.out.name}")
+    check_folder(args.out.parent, "output folder")
+    check_outputs([args.out], args.force)
     separator, analysis = _load_and_analyse(args)
     engine_time = min(max(args.time - info.audio_offset_seconds, 0.0), analysis.duration_seconds)  # the sound's clock
     energy = separator.energy_map(analysis, engine_time)

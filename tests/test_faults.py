@@ -42,14 +42,15 @@ def entries(root: Path) -> list[Path]:
 
 
 def start_analysis(clip: Path, cache_dir: Path) -> subprocess.Popen:
-    """Start `pixelsep analyze` and return once its temporary folder exists (the analysis is running)."""
+    """Start `pixelsep analyze` and return it stopped (SIGSTOP) in the middle of its analysis: as soon
+    as its temporary folder exists. The caller signals it, then lets it go on with SIGCONT."""
     process = subprocess.Popen(pixelsep("analyze", clip, "--model", TINY_MODEL, "--cache-dir", cache_dir),
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 60
     while not temp_folders(cache_dir) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert temp_folders(cache_dir), "the analysis never started"
-    time.sleep(0.3)
+        time.sleep(0.005)
+    process.send_signal(signal.SIGSTOP)
+    assert temp_folders(cache_dir), "the analysis never started (or ended before it could be stopped)"
     return process
 
 
@@ -57,6 +58,7 @@ def start_analysis(clip: Path, cache_dir: Path) -> subprocess.Popen:
 def test_a_stopped_analysis_removes_its_temporary_folder(long_clip, tmp_path, how):
     process = start_analysis(long_clip, tmp_path / "cache")
     process.send_signal(getattr(signal, how))
+    process.send_signal(signal.SIGCONT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == (143 if how == "SIGTERM" else 130), err
     lines = [line for line in err.splitlines() if line.strip()]
@@ -67,7 +69,7 @@ def test_a_stopped_analysis_removes_its_temporary_folder(long_clip, tmp_path, ho
 def test_after_kill_9_the_next_run_removes_the_leftover_and_analyses(long_clip, tmp_path):
     root = tmp_path / "cache"
     process = start_analysis(long_clip, root)
-    process.kill()
+    process.kill()  # SIGKILL ends a stopped process too
     process.communicate(timeout=60)
     (leftover,) = temp_folders(root)
     old = time.time() - 2 * cache.STALE_TEMP_SECONDS

@@ -44,8 +44,10 @@ def entries(root: Path) -> list[Path]:
 def start_analysis(clip: Path, cache_dir: Path) -> subprocess.Popen:
     """Start `pixelsep analyze` and return it stopped (SIGSTOP) in the middle of its analysis: as soon
     as its temporary folder exists. The caller signals it, then lets it go on with SIGCONT."""
+    # (as from a terminal: a test run started in the background ignores SIGINT, and a child would inherit that)
     process = subprocess.Popen(pixelsep("analyze", clip, "--model", TINY_MODEL, "--cache-dir", cache_dir),
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 60
     while not temp_folders(cache_dir) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)

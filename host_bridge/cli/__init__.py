@@ -1,5 +1,4 @@
-"""The ``pixelsep`` command line."""
+"""The ``pixelsep`` command line: :func:`host_bridge.cli.main.main` runs a command in-process,
+``python -m host_bridge.cli.main`` and the installed ``pixelsep`` run it as a program.
 
-from host_bridge.cli.main import get_parser, main
-
-__all__ = ["get_parser", "main"]
+Nothing is imported here, so that ``python -m host_bridge.cli.main`` loads that module once."""

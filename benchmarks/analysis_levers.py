@@ -35,16 +35,14 @@ import contextlib
 import json
 import os
 import platform
-import queue
 import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -111,136 +109,12 @@ def thread_count_patch(count: int, thread_type: str = "AUTO"):
     return patched(decode, "_open_video_decoder", open_with_threads)
 
 
-class KeyframeReuse:
-    """Samples within ``reuse_seconds`` of a keyframe take that keyframe; a GOP is decoded only up to
-    its last frame that a sample needs (the rest of its packets are discarded with NONKEY)."""
-
-    def __init__(self, reuse_seconds: float):
-        self.reuse_seconds = reuse_seconds
-        self.discard: set[int] = set()
-
-    def plan(self, container, stream, frames_per_second, duration):
-        base_plan = self._original_plan(container, stream, frames_per_second, duration)
-        if base_plan.chosen_pts is None or base_plan.mode == "keyframes":
-            self.discard = set()
-            return base_plan
-        base = float(stream.time_base)
-        origin = decode.time_origin_seconds(container)
-        container.seek(0, stream=stream)
-        order: list[tuple[int, bool]] = []  # (pts, keyframe) in decode order
-        for packet in container.demux(stream):
-            if packet.size and packet.pts is not None and not packet.is_discard:
-                order.append((packet.pts, bool(packet.is_keyframe)))
-        keys = np.array(sorted(p for p, k in order if k), dtype=np.int64)
-        key_seconds = keys * base - origin
-        times = base_plan.times
-        chosen = base_plan.chosen_pts.copy()
-        after = np.clip(np.searchsorted(key_seconds, times), 0, keys.size - 1)
-        before = np.clip(after - 1, 0, keys.size - 1)
-        nearest = np.where(np.abs(key_seconds[before] - times) <= np.abs(key_seconds[after] - times), before, after)
-        near = np.abs(key_seconds[nearest] - times) <= self.reuse_seconds
-        chosen[near] = keys[nearest[near]]
-        needed = set(chosen[~near].tolist())
-        # In each GOP (decode order, keyframe to keyframe) every packet after the last needed one is discarded.
-        discard: set[int] = set()
-        gop: list[int] = []
-        last_needed = -1
-        for pts, key in order + [(None, True)]:
-            if key:
-                discard.update(gop[last_needed + 1 :])
-                gop, last_needed = [], -1
-                continue
-            gop.append(pts)
-            if pts in needed:
-                last_needed = len(gop) - 1
-        self.discard = discard
-        return decode._FramePlan("all", times, chosen)
-
-    def frames_by_plan(self, path, container, plan):
-        chosen = plan.chosen_pts
-        stream = decode._open_video_decoder(container, "NONKEY" if plan.mode == "keyframes" else "DEFAULT")
-        codec = stream.codec_context
-        wanted = set(chosen.tolist())
-        discard = self.discard
-        count, index, previous = len(chosen), 0, None
-        for packet in container.demux(stream):
-            if plan.mode == "all" and packet.size:
-                codec.skip_frame = (
-                    "DEFAULT" if packet.pts in wanted else ("NONKEY" if packet.pts in discard else "NONREF")
-                )
-            for frame in codec.decode(packet):
-                if frame.pts is None:
-                    continue
-                while index < count and chosen[index] < frame.pts:
-                    yield index, previous if previous is not None else frame
-                    index += 1
-                while index < count and chosen[index] == frame.pts:
-                    yield index, frame
-                    index += 1
-                previous = frame
-            if index >= count:
-                break
-        while index < count:
-            yield index, previous
-            index += 1
-
-    @contextlib.contextmanager
-    def applied(self):
-        self._original_plan = decode._plan
-        with patched(decode, "_plan", self.plan), patched(decode, "_frames_by_plan", self.frames_by_plan):
-            yield
-
-
 def options_patch(options: dict):
     return patched(decode, "FAST_DECODE_OPTIONS", options)
 
 
 # ------------------------------------------------------------------------------------------------
 # analysis layout prototypes (what a change in run_analysis would do)
-
-
-@contextlib.contextmanager
-def overlapped_video():
-    """Video frames are decoded in a thread that starts when run_analysis first reads the audio."""
-    from pixelsep_plugin.runtime import analysis
-
-    original_frames = media.iter_sampled_frames
-    original_audio = analysis.scan_audio
-    state: dict = {}
-
-    def producer(args, kwargs, out: queue.Queue):
-        try:
-            for item in original_frames(*args, **{k: v for k, v in kwargs.items() if k != "progress"}):
-                out.put(item)
-            out.put(None)
-        except BaseException as error:  # handed to the consumer
-            out.put(error)
-
-    def audio_blocks(path, *args, **kwargs):
-        cfg = state["cfg"]
-        out: queue.Queue = queue.Queue()
-        thread = threading.Thread(
-            target=producer,
-            args=((path, cfg.chunks.frames_per_second, cfg.video_net.frame_size), {}, out),
-            daemon=True,
-        )
-        thread.start()
-        state["queue"], state["thread"] = out, thread
-        yield from original_audio(path, *args, **kwargs)
-
-    def sampled_frames(path, *args, **kwargs) -> Iterator:
-        out = state.pop("queue")
-        while True:
-            item = out.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-        state.pop("thread").join()
-
-    with patched(analysis, "scan_audio", audio_blocks), patched(media, "iter_sampled_frames", sampled_frames):
-        yield state
 
 
 def decode_audio_once_blocks(path, analysis_rate: int, block_samples: int = 262_144):
@@ -494,9 +368,9 @@ VERDICTS: dict[str, tuple[bool, str]] = {
         "clip sees one picture per GOP), which these mostly still performers cannot measure",
     ),
     "video decoded in a thread while the audio path runs": (
-        False,
-        "20 s runs: 8-19% less wall time, same cpu; 60 s runs: within the noise of the loaded machine. A change "
-        "in run_analysis, proposed for a measurement on a quiet machine",
+        True,
+        "20 s runs: 8-19% less wall time, same cpu; now what run_analysis does (measured on a quiet machine by "
+        "benchmarks/speed.py), so the 'current run_analysis' entry includes it",
     ),
     "intra-op threads 1": (False, "slightly less cpu, but the nets take longer"),
     "spinning on": (False, "twice the cpu, slower: spinning threads take the decoder's cores"),
@@ -650,8 +524,11 @@ def main(argv=None) -> int:
             lambda: options_patch({**decode.FAST_DECODE_OPTIONS, "skip_idct": "nokey"}),
         )
         for reuse in (1.0, 4.2):
-            lever = KeyframeReuse(reuse)
-            decode_entry(f"reuse a keyframe within {reuse:g} s of a sample", lever.applied, sdr=True)
+            decode_entry(
+                f"reuse a keyframe within {reuse:g} s of a sample",
+                lambda r=reuse: patched(decode, "KEYFRAME_REUSE_SECONDS", r),
+                sdr=True,
+            )
         decode_entry(
             "KEYFRAME_REUSE_SECONDS=5 (the decode.py implementation)",
             lambda: patched(decode, "KEYFRAME_REUSE_SECONDS", 5.0),
@@ -675,12 +552,6 @@ def main(argv=None) -> int:
 
     if "layout" in groups and not args.eval_only:
         analysis_entry("current run_analysis", "layout", contextlib.nullcontext)
-        analysis_entry(
-            "video decoded in a thread while the audio path runs",
-            "layout",
-            overlapped_video,
-            lambda s: s.update(cfg=cfg),
-        )
 
         for key, clip in clips.items():
             entry = {"lever": f"audio decodes alone ({key})", "group": "layout"}

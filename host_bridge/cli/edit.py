@@ -264,7 +264,6 @@ def run_remix(args) -> int:
     from pixelsep_plugin import media
     from pixelsep_plugin import recipe as rcp
     from pixelsep_plugin.api import Separator
-    from pixelsep_plugin.media.probe import require_finite_audio
 
     suffix = args.out.suffix.lower()
     if suffix not in VIDEO_SUFFIXES and suffix not in AUDIO_SUFFIXES:
@@ -280,7 +279,6 @@ def run_remix(args) -> int:
     info = media.probe(args.clip)
     media.require_audio(info)
     media.require_video(info)
-    require_finite_audio(info)
     sources = build_sources(getattr(args, "specs", None) or [])
     check_sources(sources, info)
     for source in sources:

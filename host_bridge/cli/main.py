@@ -130,12 +130,10 @@ def get_parser() -> argparse.ArgumentParser:
 def _probe_clip(clip: Path) -> media.MediaInfo:
     """The clip's streams; a clip without sound or picture is refused here, before any model loads."""
     from pixelsep_plugin import media
-    from pixelsep_plugin.media.probe import require_finite_audio
 
     info = media.probe(clip)
     media.require_audio(info)
     media.require_video(info)
-    require_finite_audio(info)
     return info
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import av
 import av.container
 import av.stream
-import numpy as np
 
 from pixelsep_plugin.errors import InputError, MediaError
 
@@ -239,35 +238,6 @@ def require_audio(info: MediaInfo) -> None:
     """Raise MediaError unless the file has an audio stream."""
     if not info.has_audio:
         raise MediaError(f"no audio stream in {info.path.name}: pixelsep needs a video with sound")
-
-
-# codecs that store float samples verbatim, so a file can hold NaN or infinity (compressed codecs and
-# integer PCM decode to finite samples)
-FLOAT_PCM_CODECS = frozenset({"pcm_f16le", "pcm_f24le", "pcm_f32le", "pcm_f32be", "pcm_f64le", "pcm_f64be"})
-
-
-def require_finite_audio(info: MediaInfo) -> None:
-    """Raise MediaError when the file's audio holds NaN or infinite samples.
-
-    Only float PCM can carry them; its audio is read once here (other codecs are not read).
-    """
-    if not info.has_audio:
-        return
-    with open_input(info.path) as container:
-        stream = audio_stream(container)
-        if stream is None or stream.codec_context.name not in FLOAT_PCM_CODECS:
-            return
-        try:
-            for frame in container.decode(stream):
-                if not np.isfinite(frame.to_ndarray()).all():
-                    raise MediaError(
-                        f"the audio of {info.path.name} holds NaN or infinite samples: "
-                        "repair or re-encode its sound first"
-                    )
-        except (av.error.FFmpegError, ValueError) as error:
-            raise MediaError(
-                f"cannot decode the audio of {info.path.name} ({first_line(error)}): the file may be damaged"
-            ) from None
 
 
 def require_video(info: MediaInfo) -> None:

@@ -34,7 +34,7 @@ import av
 import numpy as np
 
 from pixelsep_plugin.errors import InputError, MediaError
-from pixelsep_plugin.media.decode import _decode_error
+from pixelsep_plugin.media.decode import _BlockAssembler, _decode_error
 from pixelsep_plugin.media.decode import _decoded_frames as _frames
 from pixelsep_plugin.media.probe import audio_stream, open_input
 
@@ -123,8 +123,7 @@ def scan_audio(path: Path | str, block_samples: int = DEFAULT_BLOCK_SAMPLES) -> 
         decoded_format = stream.codec_context.format
         integer = decoded_format is not None and not decoded_format.name.startswith(("flt", "dbl"))
         checksums: list[int] = []
-        buffer = np.empty((channels, block_samples), dtype=np.float32)
-        filled = 0
+        blocks = _BlockAssembler(channels, block_samples)
         position = 0
         frame_pts: list[int] = []
         frame_positions: list[int] = []
@@ -139,19 +138,14 @@ def scan_audio(path: Path | str, block_samples: int = DEFAULT_BLOCK_SAMPLES) -> 
             elif piece.shape[1]:
                 consistent = False  # the resampler held samples back: positions are not the frames'
             position += piece.shape[1]
-            start = 0
-            while start < piece.shape[1]:
-                take = min(block_samples - filled, piece.shape[1] - start)
-                buffer[:, filled : filled + take] = piece[:, start : start + take]
-                start += take
-                filled += take
-                if filled == block_samples:
-                    checksums.append(block_checksum(buffer))
-                    filled = 0
+            if not np.isfinite(piece).all():  # float PCM can carry them; nothing downstream could use them
+                raise MediaError(
+                    f"the audio of {path.name} holds NaN or infinite samples: repair or re-encode its sound first"
+                )
+            checksums.extend(block_checksum(block) for block in blocks.push(piece))
             if piece.shape[1]:
                 yield piece
-        if filled:
-            checksums.append(block_checksum(buffer[:, :filled]))
+        checksums.extend(block_checksum(block) for block in blocks.rest())
     yield AudioScan(
         num_samples=position,
         num_channels=channels,
@@ -304,8 +298,8 @@ class AudioSpanReader:
                     container.seek(int(scan.frame_pts[frame]), stream=stream, backward=True, any_frame=False)
                 except av.error.FFmpegError:
                     raise _Mismatch(first) from None
-            buffer = np.empty((scan.num_channels, size), dtype=np.float32)
-            filled, index = 0, first
+            blocks = _BlockAssembler(scan.num_channels, size)
+            index = first
             position: int | None = 0 if not seek else None
             for frame, piece in _converted(self.path, stream, _frames(self.path, container, stream)):
                 if piece.shape[0] != scan.num_channels:
@@ -324,26 +318,19 @@ class AudioSpanReader:
                     position = at
                 assert position is not None
                 begin, position = position, position + piece.shape[1]
-                want = index * size + filled
+                want = index * size + blocks.filled
                 if begin > want:
                     raise _Mismatch(index)  # the seek landed after the span: more pre-roll
                 if position <= want:
                     continue
-                piece = piece[:, want - begin :]
-                start = 0
-                while start < piece.shape[1]:
-                    take = min(size - filled, piece.shape[1] - start)
-                    buffer[:, filled : filled + take] = piece[:, start : start + take]
-                    start += take
-                    filled += take
-                    if filled == size:
-                        yield self._verified(index, buffer)
-                        buffer = np.empty_like(buffer)
-                        filled, index = 0, index + 1
-                        if index == self._num_blocks:
-                            return
-            if index < self._num_blocks and filled == scan.num_samples - index * size:
-                yield self._verified(index, buffer[:, :filled].copy())
+                for block in blocks.push(piece[:, want - begin :]):
+                    yield self._verified(index, block)
+                    index += 1
+                    if index == self._num_blocks:
+                        return
+            if index < self._num_blocks and blocks.filled == scan.num_samples - index * size:
+                for block in blocks.rest():
+                    yield self._verified(index, block)
                 return
             raise _Mismatch(index)
 

@@ -8,7 +8,6 @@ traceback. Never a partial or temporary file in an output folder, never a change
 from __future__ import annotations
 
 import dataclasses
-
 import hashlib
 import json
 import os

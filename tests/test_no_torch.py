@@ -6,7 +6,6 @@ committed tiny model package (tests/data/tiny-model, built by
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np

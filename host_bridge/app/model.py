@@ -384,18 +384,12 @@ def heat_rgba(energy: np.ndarray, width: int, height: int) -> np.ndarray:
     out whatever the map's absolute level; coloured with a dark-to-bright ramp whose opacity grows with the level,
     so that the bright end is opaque and the dark end lets the picture through: legible on light and
     dark pictures alike. A flat map (silence) is drawn at the low end."""
+    from pixelsep_plugin.runtime.heatmap import upsample
+
     energy = np.asarray(energy, dtype=np.float32)
-    h, w = energy.shape
     low, high = (float(v) for v in np.percentile(energy, HEAT_PERCENTILES))
     level = np.clip((energy - low) / (high - low), 0, 1) if high - low > 1e-6 else np.zeros_like(energy)
-    ys = np.clip((np.arange(height) + 0.5) * h / height - 0.5, 0, h - 1)
-    xs = np.clip((np.arange(width) + 0.5) * w / width - 0.5, 0, w - 1)
-    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
-    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
-    ay, ax = (ys - y0)[:, None], (xs - x0)[None, :]
-    up = (level[y0][:, x0] * (1 - ax) + level[y0][:, x1] * ax) * (1 - ay) + (
-        level[y1][:, x0] * (1 - ax) + level[y1][:, x1] * ax
-    ) * ay
+    up = upsample(level, width, height)
     position = up * (len(_HEAT_STOPS) - 1)
     index = np.minimum(position.astype(int), len(_HEAT_STOPS) - 2)
     frac = (position - index)[..., None]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-
 EDGE_TOLERANCE = 1e-9  # a click this close to the image's edge (relative to its size) is on it
 
 

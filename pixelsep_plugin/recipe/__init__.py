@@ -30,9 +30,9 @@ from pixelsep_plugin.recipe.edit import (
     clip_ref,
     db_to_linear,
     engine_sources,
-    on_sound_clock,
     linear_gains,
     new_recipe,
+    on_sound_clock,
     parse_gain,
     parts_of,
 )

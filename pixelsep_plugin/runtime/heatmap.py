@@ -15,7 +15,6 @@ from pixelsep_plugin.errors import InputError
 from pixelsep_plugin.modelstore import ModelPackage
 from pixelsep_plugin.runtime.analysis import Analysis
 
-
 # Total power of an analysis window (the warped |X|^2 summed over its bins and columns) below which it
 # counts as silence: a -110 dBFS sine over a whole window has about this much; digital silence has 1e-15.
 SILENT_WINDOW_POWER = 1e-6
@@ -49,18 +48,24 @@ def energy_map(analysis: Analysis, package: ModelPackage, time_seconds: float) -
 MIN_SPAN = 0.1
 
 
-def heat_layer(energy: np.ndarray, width: int, height: int, opacity: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
-    """An energy map (h, w) in [0, 1], upsampled bilinearly to (height, width), as a colour layer:
-    (colour float (height, width, 3) in [0, 255], alpha float (height, width, 1) in [0, opacity])."""
-    h, w = energy.shape
+def upsample(grid: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A map on the feature cells (h, w), upsampled bilinearly to (height, width) pixels (cell centres
+    at pixel centres, edges held)."""
+    h, w = grid.shape
     ys = np.clip((np.arange(height) + 0.5) * h / height - 0.5, 0, h - 1)
     xs = np.clip((np.arange(width) + 0.5) * w / width - 0.5, 0, w - 1)
     y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
     y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
     ay, ax = (ys - y0)[:, None], (xs - x0)[None, :]
-    up = (energy[y0][:, x0] * (1 - ax) + energy[y0][:, x1] * ax) * (1 - ay) + (
-        energy[y1][:, x0] * (1 - ax) + energy[y1][:, x1] * ax
+    return (grid[y0][:, x0] * (1 - ax) + grid[y0][:, x1] * ax) * (1 - ay) + (
+        grid[y1][:, x0] * (1 - ax) + grid[y1][:, x1] * ax
     ) * ay
+
+
+def heat_layer(energy: np.ndarray, width: int, height: int, opacity: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
+    """An energy map (h, w) in [0, 1], upsampled bilinearly to (height, width), as a colour layer:
+    (colour float (height, width, 3) in [0, 255], alpha float (height, width, 1) in [0, opacity])."""
+    up = upsample(energy, width, height)
     # Stretch the map's own range, but never more than a 0.1 span of energy share, so that a flat
     # map (an untrained model, silence) stays flat instead of showing its noise as structure.
     span = max(float(up.max() - up.min()), MIN_SPAN)
